@@ -1,0 +1,44 @@
+-- One row per row of the diagnosis file, typed; values that do not cast are flagged.
+
+with
+
+source as (
+
+    select * from {{ source('nafld', 'nafld3_events_long') }}
+
+),
+
+typed as (
+
+    select
+        file_row_number + 2 as source_line,
+        try_cast(id as bigint) as person_id,
+        try_cast(days as integer) as day_offset,
+        trim(event) as source_code
+
+    from source
+
+),
+
+flagged as (
+
+    select
+        *,
+        case
+            when person_id is null then 'person id is missing or not a whole number'
+            when day_offset is null then 'days is missing or not a whole number'
+            when source_code is null or source_code = '' then 'event is missing'
+        end as reject_reason
+
+    from typed
+
+)
+
+select
+    source_line,
+    person_id,
+    day_offset,
+    source_code,
+    reject_reason
+
+from flagged

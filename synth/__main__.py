@@ -1,0 +1,5 @@
+"""Entry point for ``python -m synth``."""
+
+from synth.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,303 @@
+"""The dataset configuration file: one YAML file says everything about a dataset.
+
+dbt, the generator, the metrics and the explorer all read the same file. It is validated
+up front, and every error names the key at fault.
+
+Example:
+    >>> from synth.config import load_config
+    >>> cfg = load_config("configs/nafld.yml")
+    >>> cfg.mart.table
+    'marts.persons'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from synth.errors import ConfigError
+from synth.schema import ColumnSpec
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+_KINDS = ("numeric", "categorical", "date")
+_ROLES = ("identifier", "quasi_identifier", "sensitive", "feature", "target")
+_TOP_KEYS = {
+    "dataset",
+    "description",
+    "run_dir",
+    "database",
+    "sources",
+    "split",
+    "mart",
+    "privacy",
+    "generator",
+    "app",
+}
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How dbt splits persons into train and holdout."""
+
+    holdout_fraction: float = 0.2  # share of persons kept away from the generator
+    seed: int = 0  # fixes which persons are held out
+
+
+@dataclass(frozen=True)
+class MartConfig:
+    """The one-row-per-person table the generator learns from."""
+
+    table: str
+    split_column: str
+    columns: list[ColumnSpec]
+
+    @property
+    def identifier(self) -> str | None:
+        """The name of the identifier column, if one is declared."""
+        ids = [c.name for c in self.columns if c.is_identifier]
+        return ids[0] if ids else None
+
+    @property
+    def modelled(self) -> list[ColumnSpec]:
+        """Columns the generator models: all but identifiers."""
+        return [c for c in self.columns if not c.is_identifier]
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """Privacy limits used by evaluation and by the explorer's guard."""
+
+    k: int = 10  # smallest group of people ever shown
+    dcr_share_tolerance: float = 0.05  # allowed distance of the DCR share from its ideal
+    max_exact_copies: int = 0  # synthetic rows allowed to copy a training row
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Which mart columns the explorer's cohort builder offers."""
+
+    age_column: str
+    sex_column: str
+    bmi_column: str | None = None
+    flag_columns: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """A validated dataset configuration; paths are absolute."""
+
+    path: Path
+    root: Path
+    dataset: str
+    description: str
+    run_dir: Path
+    database: Path
+    source_dir: Path
+    source_tables: list[str]
+    split: SplitConfig
+    mart: MartConfig
+    privacy: PrivacyConfig
+    generator: dict[str, Any]
+    app: AppConfig
+    raw: dict[str, Any]
+
+    @property
+    def config_hash(self) -> str:
+        """A short, stable hash of the file's content, recorded with every run."""
+        text = json.dumps(self.raw, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_config(path: str | Path) -> DatasetConfig:
+    """Read and validate a dataset configuration file.
+
+    Args:
+        path: The YAML file, for example ``configs/nafld.yml``.
+
+    Returns:
+        The validated configuration, with every path made absolute against the
+        repository root.
+
+    Raises:
+        ConfigError: The file is missing, is not YAML, or a key is missing or wrong;
+            the message names the key.
+    """
+    path = Path(path)
+    if not path.is_absolute() and not path.exists():
+        path = REPO_ROOT / path
+    if not path.exists():
+        raise ConfigError("(file)", f"no such file {path}; pass --config configs/<dataset>.yml")
+    path = path.resolve()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError("(file)", f"is not valid YAML ({exc})", str(path)) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError("(file)", "must hold a mapping of keys at the top level", str(path))
+    return _parse(raw, path)
+
+
+def _parse(raw: dict[str, Any], path: Path) -> DatasetConfig:
+    where = str(path)
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(unknown[0], f"is not a known key; known keys: {sorted(_TOP_KEYS)}", where)
+    root = REPO_ROOT
+    dataset = _get(raw, "dataset", str, where)
+    sources_raw = _get(raw, "sources", dict, where)
+    source_dir = root / _get(sources_raw, "dir", str, where, prefix="sources")
+    source_tables = _get(sources_raw, "tables", list, where, prefix="sources")
+    if not source_tables or not all(isinstance(t, str) for t in source_tables):
+        raise ConfigError("sources.tables", "must list the source tables by name", where)
+    split_raw = _get(raw, "split", dict, where, default={})
+    split = SplitConfig(
+        holdout_fraction=_num(split_raw, "holdout_fraction", "split", where, 0.2, 0.0, 0.9),
+        seed=int(_num(split_raw, "seed", "split", where, 0, None, None, integer=True)),
+    )
+    mart = _parse_mart(_get(raw, "mart", dict, where), where)
+    privacy_raw = _get(raw, "privacy", dict, where, default={})
+    privacy = PrivacyConfig(
+        k=int(_num(privacy_raw, "k", "privacy", where, 10, 2, None, integer=True)),
+        dcr_share_tolerance=_num(privacy_raw, "dcr_share_tolerance", "privacy", where, 0.05, 0, 1),
+        max_exact_copies=int(
+            _num(privacy_raw, "max_exact_copies", "privacy", where, 0, 0, None, integer=True)
+        ),
+    )
+    app = _parse_app(_get(raw, "app", dict, where), mart, where)
+    return DatasetConfig(
+        path=path,
+        root=root,
+        dataset=dataset,
+        description=str(raw.get("description", "")),
+        run_dir=root / _get(raw, "run_dir", str, where, default=f"runs/{dataset}"),
+        database=root / _get(raw, "database", str, where, default=f"runs/{dataset}/warehouse.duckdb"),
+        source_dir=source_dir,
+        source_tables=source_tables,
+        split=split,
+        mart=mart,
+        privacy=privacy,
+        generator=_get(raw, "generator", dict, where, default={}),
+        app=app,
+        raw=raw,
+    )
+
+
+def _parse_mart(raw: dict[str, Any], where: str) -> MartConfig:
+    columns_raw = _get(raw, "columns", dict, where, prefix="mart")
+    columns = []
+    for name, spec in columns_raw.items():
+        key = f"mart.columns.{name}"
+        if not isinstance(spec, dict):
+            raise ConfigError(key, "must be a mapping such as {kind: numeric}", where)
+        extra = sorted(set(spec) - {"kind", "role", "integer", "decimals", "lower", "upper"})
+        if extra:
+            raise ConfigError(f"{key}.{extra[0]}", "is not a known column setting", where)
+        kind = spec.get("kind")
+        if kind not in _KINDS:
+            raise ConfigError(f"{key}.kind", f"must be one of {list(_KINDS)}, got {kind!r}", where)
+        role = spec.get("role", "feature")
+        if role not in _ROLES:
+            raise ConfigError(f"{key}.role", f"must be one of {list(_ROLES)}, got {role!r}", where)
+        lower = _num(spec, "lower", key, where, None, None, None)
+        upper = _num(spec, "upper", key, where, None, None, None)
+        if lower is not None and upper is not None and lower > upper:
+            raise ConfigError(f"{key}.lower", f"({lower}) is above upper ({upper})", where)
+        decimals = _num(spec, "decimals", key, where, None, 0, 12, integer=True)
+        integer = spec.get("integer", False)
+        if not isinstance(integer, bool):
+            raise ConfigError(f"{key}.integer", "must be true or false", where)
+        columns.append(
+            ColumnSpec(
+                name=name,
+                kind=kind,
+                role=role,
+                integer=integer,
+                decimals=None if decimals is None else int(decimals),
+                lower=lower,
+                upper=upper,
+            )
+        )
+    if not columns:
+        raise ConfigError("mart.columns", "must declare at least one column", where)
+    if sum(c.is_identifier for c in columns) > 1:
+        raise ConfigError("mart.columns", "may declare at most one identifier column", where)
+    return MartConfig(
+        table=_get(raw, "table", str, where, prefix="mart"),
+        split_column=_get(raw, "split_column", str, where, prefix="mart", default="split"),
+        columns=columns,
+    )
+
+
+def _parse_app(raw: dict[str, Any], mart: MartConfig, where: str) -> AppConfig:
+    names = {c.name for c in mart.columns}
+    app = AppConfig(
+        age_column=_get(raw, "age_column", str, where, prefix="app"),
+        sex_column=_get(raw, "sex_column", str, where, prefix="app"),
+        bmi_column=raw.get("bmi_column"),
+        flag_columns=list(raw.get("flag_columns", [])),
+    )
+    for key in ("age_column", "sex_column", "bmi_column"):
+        value = getattr(app, key)
+        if value is not None and value not in names:
+            raise ConfigError(f"app.{key}", f"names {value!r}, which is not in mart.columns", where)
+    for i, flag in enumerate(app.flag_columns):
+        if flag not in names:
+            raise ConfigError(
+                f"app.flag_columns[{i}]", f"names {flag!r}, which is not in mart.columns", where
+            )
+    return app
+
+
+_MISSING = object()
+
+
+def _get(
+    raw: dict[str, Any],
+    key: str,
+    typ: type,
+    where: str,
+    *,
+    prefix: str | None = None,
+    default: Any = _MISSING,
+) -> Any:
+    full = f"{prefix}.{key}" if prefix else key
+    if key not in raw or raw[key] is None:
+        if default is _MISSING:
+            raise ConfigError(full, "is required but missing", where)
+        return default
+    value = raw[key]
+    if not isinstance(value, typ):
+        raise ConfigError(full, f"must be a {typ.__name__}, got {value!r}", where)
+    return value
+
+
+def _num(
+    raw: dict[str, Any],
+    key: str,
+    prefix: str,
+    where: str,
+    default: float | None,
+    low: float | None,
+    high: float | None,
+    *,
+    integer: bool = False,
+) -> Any:
+    full = f"{prefix}.{key}"
+    value = raw.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(full, f"must be a number, got {value!r}", where)
+    if integer and int(value) != value:
+        raise ConfigError(full, f"must be a whole number, got {value!r}", where)
+    if low is not None and value < low:
+        raise ConfigError(full, f"must be at least {low}, got {value!r}", where)
+    if high is not None and value > high:
+        raise ConfigError(full, f"must be at most {high}, got {value!r}", where)
+    return value

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from synth.config import load_config
+from synth.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _write(tmp_path: Path, mutate) -> Path:
+    raw = yaml.safe_load((REPO / "configs" / "nafld.yml").read_text())
+    mutate(raw)
+    path = tmp_path / "cfg.yml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_bundled_config_loads() -> None:
+    cfg = load_config(REPO / "configs" / "nafld.yml")
+    assert cfg.mart.identifier == "person_id"
+    assert "person_id" not in [c.name for c in cfg.mart.modelled]
+    assert cfg.privacy.k == 10
+    assert cfg.database.is_absolute()
+    assert len(cfg.config_hash) == 16
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key"),
+    [
+        (lambda r: r["mart"]["columns"]["age_years"].update(kind="number"), "mart.columns.age_years.kind"),
+        (lambda r: r["mart"]["columns"]["sex"].update(role="secret"), "mart.columns.sex.role"),
+        (lambda r: r["mart"]["columns"]["sex"].update(colour="red"), "mart.columns.sex.colour"),
+        (lambda r: r["privacy"].update(k=1), "privacy.k"),
+        (lambda r: r["privacy"].update(k="ten"), "privacy.k"),
+        (lambda r: r["split"].update(holdout_fraction=1.5), "split.holdout_fraction"),
+        (lambda r: r.pop("mart"), "mart"),
+        (lambda r: r.update(extra=1), "extra"),
+        (lambda r: r["app"].update(flag_columns=["has_nothing"]), "app.flag_columns[0]"),
+        (lambda r: r["mart"]["columns"]["age_years"].update(lower=200), "mart.columns.age_years.lower"),
+    ],
+)
+def test_errors_name_the_key(tmp_path: Path, mutate, key: str) -> None:
+    path = _write(tmp_path, mutate)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.key == key
+    assert f"'{key}'" in str(err.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "nope.yml")
+
+
+def test_config_hash_changes_with_content(tmp_path: Path) -> None:
+    base = load_config(REPO / "configs" / "nafld.yml")
+    changed = load_config(_write(tmp_path, lambda r: r["split"].update(seed=1)))
+    assert base.config_hash != changed.config_hash
