@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 _KINDS = ("numeric", "categorical", "date")
 _ROLES = ("identifier", "quasi_identifier", "sensitive", "feature", "target")
+_COLUMN_KEYS = {
+    "kind",
+    "role",
+    "integer",
+    "decimals",
+    "lower",
+    "upper",
+    "type",
+    "derive",
+    "missing",
+    "out_of_bounds",
+    "structural_missing",
+    "description",
+}
 _TOP_KEYS = {
     "dataset",
     "description",
@@ -38,6 +53,7 @@ _TOP_KEYS = {
     "privacy",
     "generator",
     "app",
+    "evaluation",
 }
 
 
@@ -176,7 +192,8 @@ def _parse(raw: dict[str, Any], path: Path) -> DatasetConfig:
         dataset=dataset,
         description=str(raw.get("description", "")),
         run_dir=root / _get(raw, "run_dir", str, where, default=f"runs/{dataset}"),
-        database=root / _get(raw, "database", str, where, default=f"runs/{dataset}/warehouse.duckdb"),
+        database=root
+        / _get(raw, "database", str, where, default=f"runs/{dataset}/warehouse.duckdb"),
         source_dir=source_dir,
         source_tables=source_tables,
         split=split,
@@ -195,7 +212,7 @@ def _parse_mart(raw: dict[str, Any], where: str) -> MartConfig:
         key = f"mart.columns.{name}"
         if not isinstance(spec, dict):
             raise ConfigError(key, "must be a mapping such as {kind: numeric}", where)
-        extra = sorted(set(spec) - {"kind", "role", "integer", "decimals", "lower", "upper"})
+        extra = sorted(set(spec) - _COLUMN_KEYS)
         if extra:
             raise ConfigError(f"{key}.{extra[0]}", "is not a known column setting", where)
         kind = spec.get("kind")
@@ -208,6 +225,7 @@ def _parse_mart(raw: dict[str, Any], where: str) -> MartConfig:
         upper = _num(spec, "upper", key, where, None, None, None)
         if lower is not None and upper is not None and lower > upper:
             raise ConfigError(f"{key}.lower", f"({lower}) is above upper ({upper})", where)
+        _check_variable(spec, key, where)
         decimals = _num(spec, "decimals", key, where, None, 0, 12, integer=True)
         integer = spec.get("integer", False)
         if not isinstance(integer, bool):
@@ -225,6 +243,14 @@ def _parse_mart(raw: dict[str, Any], where: str) -> MartConfig:
         )
     if not columns:
         raise ConfigError("mart.columns", "must declare at least one column", where)
+    for name, spec in columns_raw.items():
+        if "derive" not in spec:
+            raise ConfigError(
+                f"mart.columns.{name}.derive",
+                "is required: say where the value comes from, e.g. "
+                "{from: person, column: age_years}",
+                where,
+            )
     if sum(c.is_identifier for c in columns) > 1:
         raise ConfigError("mart.columns", "may declare at most one identifier column", where)
     return MartConfig(
@@ -232,6 +258,104 @@ def _parse_mart(raw: dict[str, Any], where: str) -> MartConfig:
         split_column=_get(raw, "split_column", str, where, prefix="mart", default="split"),
         columns=columns,
     )
+
+
+_SQL_TYPES = ("bigint", "integer", "double", "boolean", "varchar", "date")
+_DERIVE_KEYS = {
+    "person": {"column"},
+    "death": {"column"},
+    "measurement": {"measurement", "aggregate", "window"},
+    "condition": {"icd10", "block", "chapter", "window"},
+    "survey": {"item", "true_answers", "false_answers", "window"},
+}
+_PERSON_COLUMNS = ("person_id", "sex", "age_years", "birth_year", "index_date")
+_DEATH_COLUMNS = ("is_dead", "followup_days", "death_day")
+_AGGREGATES = ("last", "first", "mean", "min", "max", "count")
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _check_variable(spec: dict[str, Any], key: str, where: str) -> None:
+    """Check a mart column's type, derive, missing and structural_missing settings."""
+    name = key.rsplit(".", 1)[-1]
+    if not _NAME.match(name):
+        raise ConfigError(key, "must be a lowercase SQL name (letters, digits, _)", where)
+    sql_type = spec.get("type")
+    if sql_type is not None and sql_type not in _SQL_TYPES:
+        raise ConfigError(f"{key}.type", f"must be one of {list(_SQL_TYPES)}", where)
+    if spec.get("out_of_bounds", "null") not in ("null", "clip"):
+        raise ConfigError(f"{key}.out_of_bounds", "must be null or clip", where)
+    derive = spec.get("derive")
+    if derive is not None:
+        _check_derive(derive, f"{key}.derive", where)
+    missing = spec.get("missing")
+    if (
+        missing is not None
+        and missing != "keep"
+        and (
+            not isinstance(missing, dict)
+            or len(missing) != 1
+            or not ({"value", "fill"} & set(missing))
+        )
+    ):
+        raise ConfigError(
+            f"{key}.missing",
+            "must be keep, {value: <default>} or {fill: <SQL over other columns>}",
+            where,
+        )
+    structural = spec.get("structural_missing")
+    if structural is not None:
+        if not isinstance(structural, dict) or not isinstance(structural.get("when"), str):
+            raise ConfigError(
+                f"{key}.structural_missing.when",
+                'must be a SQL condition over mart columns, e.g. "age_years < 20"',
+                where,
+            )
+        if not isinstance(structural.get("reason"), str):
+            raise ConfigError(
+                f"{key}.structural_missing.reason", "must say why the value is absent", where
+            )
+
+
+def _check_derive(derive: Any, key: str, where: str) -> None:
+    if not isinstance(derive, dict):
+        raise ConfigError(key, "must be a mapping such as {from: person, column: sex}", where)
+    source = derive.get("from")
+    if source not in _DERIVE_KEYS:
+        raise ConfigError(f"{key}.from", f"must be one of {sorted(_DERIVE_KEYS)}", where)
+    extra = sorted(set(derive) - _DERIVE_KEYS[source] - {"from"})
+    if extra:
+        raise ConfigError(f"{key}.{extra[0]}", f"is not a setting of from: {source}", where)
+    if source == "person" and derive.get("column") not in _PERSON_COLUMNS:
+        raise ConfigError(f"{key}.column", f"must be one of {list(_PERSON_COLUMNS)}", where)
+    if source == "death" and derive.get("column") not in _DEATH_COLUMNS:
+        raise ConfigError(f"{key}.column", f"must be one of {list(_DEATH_COLUMNS)}", where)
+    if source == "measurement":
+        if not isinstance(derive.get("measurement"), str):
+            raise ConfigError(f"{key}.measurement", "must name a measurement", where)
+        if derive.get("aggregate", "last") not in _AGGREGATES:
+            raise ConfigError(f"{key}.aggregate", f"must be one of {list(_AGGREGATES)}", where)
+    if source == "condition":
+        if not any(derive.get(k) for k in ("icd10", "block", "chapter")):
+            raise ConfigError(f"{key}.icd10", "give icd10 prefixes, blocks or chapters", where)
+        for k in ("icd10", "block", "chapter"):
+            value = derive.get(k, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{key}.{k}", "must be a list of text codes", where)
+    if source == "survey" and not isinstance(derive.get("item"), str):
+        raise ConfigError(f"{key}.item", "must name a questionnaire item", where)
+    for k in ("true_answers", "false_answers"):
+        value = derive.get(k)
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+        ):
+            raise ConfigError(f"{key}.{k}", 'must be a list of quoted answers, e.g. ["1"]', where)
+    window = derive.get("window")
+    if window is not None and (
+        not isinstance(window, list)
+        or len(window) != 2
+        or not all(w is None or (isinstance(w, int) and not isinstance(w, bool)) for w in window)
+    ):
+        raise ConfigError(f"{key}.window", "must be [from_day, to_day]; null = open", where)
 
 
 def _parse_app(raw: dict[str, Any], mart: MartConfig, where: str) -> AppConfig:

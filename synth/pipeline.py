@@ -68,10 +68,16 @@ def prepare(cfg: DatasetConfig, *, select: str | None = None) -> StepResult:
                 "not exist; check sources.dir in the configuration."
             )
     cfg.database.parent.mkdir(parents=True, exist_ok=True)
-    dbt_vars = {"config_path": str(cfg.path), "data_dir": str(cfg.source_dir)}
+    dbt_vars = {
+        "config_path": str(cfg.path),
+        "data_dir": str(cfg.source_dir),
+        "dataset": cfg.dataset,
+    }
     cmd = [
         _dbt_executable(),
         "build",
+        # Seeds are reloaded every time, so a changed seed file never meets an old table.
+        "--full-refresh",
         "--project-dir",
         str(DBT_PROJECT_DIR),
         "--profiles-dir",
@@ -81,7 +87,11 @@ def prepare(cfg: DatasetConfig, *, select: str | None = None) -> StepResult:
     ]
     if select:
         cmd += ["--select", select]
-    env = {**os.environ, "SYNTH_DATABASE": str(cfg.database), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {
+        **os.environ,
+        "SYNTH_DATABASE": str(cfg.database),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
     log.info("dbt build into %s", cfg.database)
     proc = subprocess.run(
         cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, check=False
@@ -97,11 +107,28 @@ def prepare(cfg: DatasetConfig, *, select: str | None = None) -> StepResult:
     passed, warned, errors, skipped = (int(x) for x in totals[-1])
     with warehouse.connect(cfg.database, read_only=True) as con:
         counts = con.execute(
-            f"select split, count(*) from {warehouse.quote_table(cfg.mart.table)} "
-            "group by split order by split"
+            f'select "{cfg.mart.split_column}", count(*) '
+            f"from {warehouse.quote_table(cfg.mart.table)} group by 1 order by 1"
         ).fetchall()
         n_cols = len(warehouse.table_columns(con, cfg.mart.table))
         rejected = con.execute("select count(*) from audit.rejects").fetchone()[0]
+        for source, read, kept, rej, dup in con.execute(
+            "select source_name, rows_read, rows_kept, rows_rejected, rows_duplicate "
+            "from audit.source_row_counts order by source_name"
+        ).fetchall():
+            log.info(
+                "%s: %d rows read, %d kept, %d rejected, %d duplicates removed",
+                source,
+                read,
+                kept,
+                rej,
+                dup,
+            )
+        for source, reason, n in con.execute(
+            "select source_name, reject_reason, count(*) from audit.rejects "
+            "group by all order by all"
+        ).fetchall():
+            log.info("%s: %d rows rejected: %s", source, n, reason)
     split_counts = {str(k): int(v) for k, v in counts}
     seconds = time.perf_counter() - start
     summary = (

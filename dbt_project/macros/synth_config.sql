@@ -18,15 +18,17 @@
     {{ return(fromyaml(content)) }}
 {%- endmacro %}
 
-{#- One setting from the configuration, by dotted key, with a default. -#}
+{#- One setting from the configuration, by dotted key, with a default. A namespace
+    carries the current node across loop iterations (a plain `set` inside a Jinja
+    loop does not outlive its iteration). -#}
 {% macro synth_setting(dotted_key, default) -%}
-    {%- set node = synth_config() -%}
+    {%- set state = namespace(node=synth_config(), found=true) -%}
     {%- for part in dotted_key.split('.') -%}
-        {%- if node is mapping and part in node -%}
-            {%- set node = node[part] -%}
+        {%- if state.found and state.node is mapping and part in state.node -%}
+            {%- set state.node = state.node[part] -%}
         {%- else -%}
-            {{ return(default) }}
+            {%- set state.found = false -%}
         {%- endif -%}
     {%- endfor -%}
-    {{ return(node) }}
+    {{ return(state.node if state.found else default) }}
 {%- endmacro %}

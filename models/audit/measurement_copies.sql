@@ -6,7 +6,7 @@ with
 
 measurements as (
 
-    select * from {{ ref('int_measurements') }}
+    select * from {{ ref('measurement') }}
 
 ),
 

@@ -1,11 +1,20 @@
--- One row per source row that could not be used, with the source file, its line number
--- in the original CSV export (header = line 1) and the reason.
+-- One row per source row that could not be used: the source table, the row's line
+-- in the original file (header = line 1), the column at fault where there is one,
+-- the raw value and the reason. A row that carries several values (a wide row) is
+-- rejected only when the row itself is unusable; a single bad value of such a row
+-- is set to NULL instead and listed in audit.value_changes.
 
 with
 
+source_rows as (
+
+    select * from {{ dataset_ref('source_rows_unioned') }}
+
+),
+
 persons as (
 
-    select * from {{ ref('stg_nafld__persons') }}
+    select * from {{ ref('int_persons__validated') }}
 
 ),
 
@@ -21,35 +30,81 @@ conditions as (
 
 ),
 
+answers as (
+
+    select * from {{ ref('int_survey__validated') }}
+
+),
+
+staging_rejects as (
+
+    select
+        source_name,
+        source_line,
+        person_id,
+        null::varchar as column_name,
+        null::varchar as raw_value,
+        reject_reason
+    from source_rows
+    where reject_reason is not null
+
+),
+
+record_rejects as (
+
+    select
+        source_name,
+        source_line,
+        person_id,
+        null::varchar as column_name,
+        null::varchar as raw_value,
+        problem as reject_reason
+    from persons
+    where problem is not null and staging_reason is null
+
+    union all
+
+    select
+        source_name,
+        source_line,
+        person_id,
+        column_name,
+        raw_value,
+        problem
+    from measurements
+    where is_row_record and problem is not null and staging_reason is null
+
+    union all
+
+    select
+        source_name,
+        source_line,
+        person_id,
+        null,
+        source_code,
+        problem
+    from conditions
+    where is_row_record and problem is not null and staging_reason is null
+
+    union all
+
+    select
+        source_name,
+        source_line,
+        person_id,
+        item,
+        raw_answer,
+        problem
+    from answers
+    where is_row_record and problem is not null and staging_reason is null
+
+),
+
 unioned as (
 
-    select
-        'nafld1_persons' as source_name,
-        source_line,
-        person_id,
-        reject_reason
-    from persons
-    where reject_reason is not null
-
+    select * from staging_rejects
     union all
-
-    select
-        'nafld2_labs_long' as source_name,
-        source_line,
-        person_id,
-        reject_reason
-    from measurements
-    where reject_reason is not null
-
-    union all
-
-    select
-        'nafld3_events_long' as source_name,
-        source_line,
-        person_id,
-        reject_reason
-    from conditions
-    where reject_reason is not null
+    select * from record_rejects
 
 )
 

@@ -1,57 +1,55 @@
--- One row per typed diagnosis row, with every reason it cannot be used: cast failures
--- from staging, unknown event names, persons not in the persons file, and exact
--- duplicates (same person, day and event; the first occurrence is kept).
+-- One row per mapped diagnosis of the selected dataset, with every reason it
+-- cannot be used: staging problems, a source code that reference.condition_codes
+-- does not map to ICD-10, a person not in the person table; and is_duplicate for
+-- the same code, person and day seen on an earlier row.
 
 with
 
-events as (
+mapped as (
 
-    select * from {{ ref('stg_nafld__events') }}
+    select * from {{ dataset_ref('conditions_mapped') }}
 
 ),
 
 codes as (
 
     select * from {{ ref('condition_codes') }}
+    where dataset = '{{ synth_dataset() }}'
 
 ),
 
 persons as (
 
-    select person_id from {{ ref('stg_nafld__persons') }}
-    where reject_reason is null
+    select person_id from {{ ref('int_persons__validated') }}
+    where problem is null and not is_duplicate
 
 ),
 
 joined as (
 
     select
-        events.source_line,
-        events.person_id,
-        events.day_offset,
-        events.source_code,
+        mapped.*,
         codes.condition,
         codes.icd10_code,
-        events.reject_reason as staging_reason,
         persons.person_id is not null as has_person
 
-    from events
-    left join codes on events.source_code = codes.source_code
-    left join persons on events.person_id = persons.person_id
+    from mapped
+    left join codes on mapped.source_code = codes.source_code
+    left join persons on mapped.person_id = persons.person_id
 
 ),
 
-flagged as (
+checked as (
 
     select
         *,
         coalesce(
-            staging_reason,
+            reject_reason,
             case
-                when condition is null then 'unknown event name'
-                when not has_person then 'person not in the persons file'
+                when condition is null then 'unknown condition code'
+                when not has_person then 'person not in the person table'
             end
-        ) as reject_reason
+        ) as problem
 
     from joined
 
@@ -62,22 +60,25 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by person_id, day_offset, source_code, reject_reason
-            order by source_line
+            partition by person_id, day_offset, source_code, problem is null
+            order by source_name, source_line
         ) as occurrence
 
-    from flagged
+    from checked
 
 )
 
 select
+    source_name,
     source_line,
+    is_row_record,
     person_id,
     day_offset,
     source_code,
     condition,
     icd10_code,
-    reject_reason,
-    reject_reason is null and occurrence > 1 as is_duplicate
+    reject_reason as staging_reason,
+    problem,
+    problem is null and occurrence > 1 as is_duplicate
 
 from ranked

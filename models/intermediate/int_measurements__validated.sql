@@ -1,63 +1,80 @@
--- One row per typed lab row, with every reason it cannot be used: cast failures from
--- staging, unknown test codes, persons not in the persons file, values outside the
--- plausible range of the measurement (reference.measurement_codes), and exact
--- duplicates (same person, day, test and value; the first occurrence is kept).
+-- One row per mapped measured value of the selected dataset, converted to the
+-- measurement's unit (reference.unit_conversions), with every reason it cannot
+-- be used: staging and parsing problems, survey missing codes, an unknown code,
+-- a person not in the person table, a value outside the plausible range of the
+-- measurement (reference.measurement_codes); and is_duplicate for the same value
+-- of the same code, person and day seen on an earlier row.
 
 with
 
-labs as (
+mapped as (
 
-    select * from {{ ref('stg_nafld__labs') }}
+    select * from {{ dataset_ref('measurements_mapped') }}
 
 ),
 
 codes as (
 
     select * from {{ ref('measurement_codes') }}
+    where dataset = '{{ synth_dataset() }}'
+
+),
+
+conversions as (
+
+    select * from {{ ref('unit_conversions') }}
 
 ),
 
 persons as (
 
-    select person_id from {{ ref('stg_nafld__persons') }}
-    where reject_reason is null
+    select person_id from {{ ref('int_persons__validated') }}
+    where problem is null and not is_duplicate
 
 ),
 
 joined as (
 
     select
-        labs.source_line,
-        labs.person_id,
-        labs.day_offset,
-        labs.source_code,
+        mapped.*,
         codes.measurement,
         codes.unit,
-        labs.result_value,
         codes.plausible_min,
         codes.plausible_max,
-        labs.reject_reason as staging_reason,
+        case
+            when codes.source_unit = codes.unit then mapped.result_value
+            else mapped.result_value * conversions.factor
+        end as converted_value,
         persons.person_id is not null as has_person
 
-    from labs
-    left join codes on labs.source_code = codes.source_code
-    left join persons on labs.person_id = persons.person_id
+    from mapped
+    left join codes on mapped.source_code = codes.source_code
+    left join conversions
+        on
+            codes.source_unit = conversions.from_unit
+            and codes.unit = conversions.to_unit
+    left join persons on mapped.person_id = persons.person_id
 
 ),
 
-flagged as (
+checked as (
 
     select
         *,
         coalesce(
-            staging_reason,
+            reject_reason,
+            missing_reason,
             case
-                when measurement is null then 'unknown test code'
-                when not has_person then 'person not in the persons file'
-                when result_value < plausible_min or result_value > plausible_max
+                when measurement is null then 'unknown measurement code'
+                when not has_person then 'person not in the person table'
+                when converted_value is null
+                    then 'no conversion from ' || source_code || ' units'
+                when
+                    converted_value < plausible_min
+                    or converted_value > plausible_max
                     then 'value outside the plausible range of ' || measurement
             end
-        ) as reject_reason
+        ) as problem
 
     from joined
 
@@ -69,23 +86,35 @@ ranked as (
         *,
         row_number() over (
             partition by
-                person_id, day_offset, source_code, result_value, reject_reason
-            order by source_line
+                person_id,
+                day_offset,
+                source_code,
+                converted_value,
+                value_qualifier,
+                problem is null
+            order by source_name, source_line
         ) as occurrence
 
-    from flagged
+    from checked
 
 )
 
 select
+    source_name,
     source_line,
+    column_name,
+    is_row_record,
     person_id,
     day_offset,
     source_code,
     measurement,
     unit,
-    result_value,
-    reject_reason,
-    reject_reason is null and occurrence > 1 as is_duplicate
+    raw_value,
+    converted_value as result_value,
+    value_qualifier,
+    value_note,
+    reject_reason as staging_reason,
+    problem,
+    problem is null and occurrence > 1 as is_duplicate
 
 from ranked

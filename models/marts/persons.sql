@@ -1,89 +1,145 @@
--- One row per person: demographics, the last reading of each measurement on or before
--- the index date, diagnosis flags on or before the index date, follow-up and death, and
--- the fixed train / holdout split. The split comes from the configuration's
--- split.seed and split.holdout_fraction, through an md5 hash of the person id, so the
--- same person always lands on the same side.
+-- One row per person of the selected dataset, with the columns the
+-- configuration's mart.columns declares, and the fixed train / holdout split.
+-- Every column's select expression is written by the macros in
+-- dbt_project/macros/mart.sql from its `derive` setting: a person or death
+-- attribute, an aggregate of a measurement in a window before the index date, any
+-- diagnosis under an ICD-10 prefix, block or chapter, an answer to a questionnaire
+-- item. The split comes from split.seed and split.holdout_fraction through an md5
+-- hash of the person id, so the same person always lands on the same side.
 
 {%- set seed = synth_setting('split.seed', 0) %}
 {%- set holdout_fraction = synth_setting('split.holdout_fraction', 0.2) %}
+{%- set split_column = synth_setting('mart.split_column', 'split') %}
+{%- set columns = synth_setting('mart.columns', {}) %}
+{%- set measured = mart_columns_from('measurement') %}
+{%- set diagnosed = mart_columns_from('condition') %}
+{%- set answered = mart_columns_from('survey') %}
 
 with
 
 persons as (
 
-    select * from {{ ref('int_persons') }}
+    select * from {{ ref('person') }}
+
+),
+
+deaths as (
+
+    select * from {{ ref('death') }}
 
 ),
 
 measurements as (
 
-    select * from {{ ref('int_person_measurements_at_index') }}
+    select * from {{ ref('measurement') }}
 
 ),
 
 conditions as (
 
-    select * from {{ ref('int_person_conditions_at_index') }}
+    select * from {{ ref('condition') }}
 
 ),
 
-joined as (
+answers as (
+
+    select * from {{ ref('survey') }}
+
+),
+
+measurement_features as (
 
     select
-        -- ids
-        persons.person_id,
+        person_id,
+        {%- for name, spec in measured %}
+        {{ mart_measurement_feature(spec['derive']) }} as {{ name }},
+        {%- endfor %}
 
-        -- demographics and body size
-        persons.age_years,
-        persons.sex,
-        persons.height_cm,
-        persons.weight_kg,
-        persons.bmi_kg_m2,
+    from measurements
+    group by person_id
 
-        -- last readings on or before the index date
-        measurements.hdl_mg_dl,
-        measurements.sbp_mmhg::integer as sbp_mmhg,
-        measurements.fib4_score,
-        measurements.is_smoker,
+),
 
-        -- diagnoses on or before the index date
-        coalesce(conditions.has_diabetes, false) as has_diabetes,
-        coalesce(conditions.has_hypertension, false) as has_hypertension,
-        coalesce(conditions.has_dyslipidemia, false) as has_dyslipidemia,
-        coalesce(conditions.has_myocardial_infarction, false)
-            as has_myocardial_infarction,
-        coalesce(conditions.has_angina, false) as has_angina,
-        coalesce(conditions.has_atrial_fibrillation, false)
-            as has_atrial_fibrillation,
-        coalesce(conditions.has_heart_failure, false) as has_heart_failure,
-        coalesce(conditions.has_stroke, false) as has_stroke,
-        coalesce(conditions.has_cardiac_arrest, false) as has_cardiac_arrest,
+condition_features as (
 
-        -- study design and outcome
-        coalesce(persons.matched_case_id = persons.person_id, false)
-            as is_nafld_case,
-        persons.followup_days,
-        persons.is_dead
+    select
+        person_id,
+        {%- for name, spec in diagnosed %}
+        {{ mart_condition_feature(spec['derive']) }} as {{ name }},
+        {%- endfor %}
+
+    from conditions
+    group by person_id
+
+),
+
+survey_features as (
+
+    select
+        person_id,
+        {%- for name, spec in answered %}
+        {{ mart_survey_feature(spec['derive']) }} as {{ name }},
+        {%- endfor %}
+
+    from answers
+    group by person_id
+
+),
+
+raw_values as (
+
+    select
+        persons.person_id as person_key,
+        {%- for name, spec in columns.items() %}
+        {%- set derive = spec['derive'] %}
+        {%- if derive['from'] == 'person' %}
+        persons.{{ derive['column'] }} as {{ name }},
+        {%- elif derive['from'] == 'death' %}
+        deaths.{{ derive['column'] }} as {{ name }},
+        {%- elif derive['from'] == 'measurement' %}
+        measurement_features.{{ name }},
+        {%- elif derive['from'] == 'condition' %}
+        condition_features.{{ name }},
+        {%- elif derive['from'] == 'survey' %}
+        survey_features.{{ name }},
+        {%- endif %}
+        {%- endfor %}
 
     from persons
-    left join measurements on persons.person_id = measurements.person_id
-    left join conditions on persons.person_id = conditions.person_id
+    left join deaths on persons.person_id = deaths.person_id
+    left join measurement_features
+        on persons.person_id = measurement_features.person_id
+    left join condition_features
+        on persons.person_id = condition_features.person_id
+    left join survey_features on persons.person_id = survey_features.person_id
+
+),
+
+finished as (
+
+    select
+        raw_values.person_key,
+        {%- for name, spec in columns.items() %}
+        {{ mart_finish(name, spec) }} as {{ name }},
+        {%- endfor %}
+
+    from raw_values
 
 ),
 
 split as (
 
     select
-        *,
+        * exclude (person_key),
         case
             when
-                md5_number(person_id::varchar || '-' || '{{ seed }}') % 1000000
+                md5_number(person_key::varchar || '-' || '{{ seed }}') % 1000000
                 < {{ holdout_fraction }} * 1000000
                 then 'holdout'
             else 'train'
-        end as split
+        end as {{ split_column }}
 
-    from joined
+    from finished
 
 )
 

@@ -1,6 +1,8 @@
--- One row per person of the holdout split: never seen by the generator; fidelity,
--- utility and privacy are judged against it.
+-- One row per person of the holdout split (the split column left out): never seen by
+-- the generator; fidelity, utility and privacy are judged against it.
 {{ config(materialized='view') }}
 
-select * exclude (split) from {{ ref('persons') }}
-where split = 'holdout'
+{%- set split_column = synth_setting('mart.split_column', 'split') %}
+
+select * exclude ({{ split_column }}) from {{ ref('persons') }}
+where {{ split_column }} = 'holdout'

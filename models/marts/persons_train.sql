@@ -1,5 +1,8 @@
--- One row per person of the train split: what the generator may learn from.
+-- One row per person of the train split (the split column left out): what the
+-- generator may learn from.
 {{ config(materialized='view') }}
 
-select * exclude (split) from {{ ref('persons') }}
-where split = 'train'
+{%- set split_column = synth_setting('mart.split_column', 'split') %}
+
+select * exclude ({{ split_column }}) from {{ ref('persons') }}
+where {{ split_column }} = 'train'

@@ -60,3 +60,57 @@ def test_config_hash_changes_with_content(tmp_path: Path) -> None:
     base = load_config(REPO / "configs" / "nafld.yml")
     changed = load_config(_write(tmp_path, lambda r: r["split"].update(seed=1)))
     assert base.config_hash != changed.config_hash
+
+
+@pytest.mark.parametrize("dataset", ["nafld", "nhanes", "pbc"])
+def test_every_bundled_config_loads(dataset: str) -> None:
+    cfg = load_config(REPO / "configs" / f"{dataset}.yml")
+    assert cfg.dataset == dataset
+    assert cfg.mart.identifier == "person_id"
+    assert cfg.app.age_column in [c.name for c in cfg.mart.columns]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key"),
+    [
+        (lambda r: r["mart"]["columns"]["sex"].pop("derive"), "mart.columns.sex.derive"),
+        (
+            lambda r: r["mart"]["columns"]["sex"]["derive"].update({"from": "lab"}),
+            "mart.columns.sex.derive.from",
+        ),
+        (
+            lambda r: r["mart"]["columns"]["sex"]["derive"].update(column="eye_colour"),
+            "mart.columns.sex.derive.column",
+        ),
+        (
+            lambda r: r["mart"]["columns"]["hdl_mg_dl"]["derive"].update(aggregate="median"),
+            "mart.columns.hdl_mg_dl.derive.aggregate",
+        ),
+        (
+            lambda r: r["mart"]["columns"]["hdl_mg_dl"]["derive"].update(window=[0]),
+            "mart.columns.hdl_mg_dl.derive.window",
+        ),
+        (
+            lambda r: r["mart"]["columns"]["has_angina"]["derive"].update(icd10="I20"),
+            "mart.columns.has_angina.derive.icd10",
+        ),
+        (
+            lambda r: r["mart"]["columns"]["is_smoker"]["derive"].update(true_answers=[1]),
+            "mart.columns.is_smoker.derive.true_answers",
+        ),
+        (lambda r: r["mart"]["columns"]["sex"].update(type="text"), "mart.columns.sex.type"),
+        (
+            lambda r: r["mart"]["columns"]["sex"].update(missing="zero"),
+            "mart.columns.sex.missing",
+        ),
+        (
+            lambda r: r["mart"]["columns"]["sex"].update(structural_missing={"when": 1}),
+            "mart.columns.sex.structural_missing.when",
+        ),
+    ],
+)
+def test_variable_errors_name_the_key(tmp_path: Path, mutate, key: str) -> None:
+    path = _write(tmp_path, mutate)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.key == key

@@ -12,9 +12,9 @@ typed as (
 
     select
         file_row_number + 2 as source_line,
-        try_cast(id as bigint) as person_id,
-        try_cast(days as integer) as day_offset,
-        trim(event) as source_code
+        synth_fn.parse_integer(id) as person_id,
+        synth_fn.parse_integer(days)::integer as day_offset,
+        synth_fn.clean_text(event) as source_code
 
     from source
 

@@ -12,11 +12,11 @@ typed as (
 
     select
         file_row_number + 2 as source_line,
-        try_cast(id as bigint) as person_id,
-        try_cast(days as integer) as day_offset,
+        synth_fn.parse_integer(id) as person_id,
+        synth_fn.parse_integer(days)::integer as day_offset,
         lower(trim(test)) as source_code,
-        try_cast(value as double) as result_value,
-        value as raw_value
+        value as raw_value,
+        synth_fn.parse_measurement(value) as parsed
 
     from source
 
@@ -30,8 +30,7 @@ flagged as (
             when person_id is null then 'person id is missing or not a whole number'
             when day_offset is null then 'days is missing or not a whole number'
             when source_code is null or source_code = '' then 'test code is missing'
-            when raw_value is null then 'value is missing'
-            when result_value is null then 'value is not a number'
+            when parsed.problem is not null then parsed.problem
         end as reject_reason
 
     from typed
@@ -43,7 +42,10 @@ select
     person_id,
     day_offset,
     source_code,
-    result_value,
+    raw_value,
+    parsed.value as result_value,
+    parsed.qualifier as value_qualifier,
+    parsed.note as value_note,
     reject_reason
 
 from flagged

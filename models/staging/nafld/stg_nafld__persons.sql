@@ -1,5 +1,6 @@
--- One row per row of the persons file, typed. Values that do not cast are flagged in
--- reject_reason; nothing is dropped here.
+-- One row per row of the persons file, typed. Values that do not cast are flagged
+-- in reject_reason; nothing is dropped here. Body measurements stay text: the
+-- mapping to canonical measurements parses and checks them one by one.
 
 with
 
@@ -14,26 +15,25 @@ typed as (
     select
         -- ids
         file_row_number + 2 as source_line,
-        try_cast(id as bigint) as person_id,
-        try_cast(try_cast("case.id" as double) as bigint) as matched_case_id,
+        synth_fn.parse_integer(id) as person_id,
+        synth_fn.parse_integer("case.id") as matched_case_id,
 
         -- numbers
-        try_cast(age as integer) as age_years,
-        try_cast(weight as double) as weight_kg,
-        try_cast(height as double) as height_cm,
-        try_cast(bmi as double) as bmi_kg_m2,
-        try_cast(futime as integer) as followup_days,
+        synth_fn.parse_integer(age)::integer as age_years,
+        synth_fn.parse_integer(futime)::integer as followup_days,
 
-        -- booleans
-        case male when '1' then 'M' when '0' then 'F' end as sex,
-        case status when '1' then true when '0' then false end as is_dead,
+        -- text kept for the measurement mapping
+        weight as weight_text,
+        height as height_text,
+        bmi as bmi_text,
 
-        -- raw text kept for the reject reason
-        id as raw_id,
-        age as raw_age,
-        male as raw_male,
-        futime as raw_futime,
-        status as raw_status
+        -- codes
+        case synth_fn.normalise_code(male)
+            when '1' then 'M' when '0' then 'F'
+        end as sex,
+        case synth_fn.normalise_code(status)
+            when '1' then true when '0' then false
+        end as is_dead
 
     from source
 
@@ -44,10 +44,12 @@ flagged as (
     select
         *,
         case
-            when person_id is null then 'person id is missing or not a whole number'
+            when person_id is null
+                then 'person id is missing or not a whole number'
             when age_years is null then 'age is missing or not a whole number'
             when sex is null then 'male is not 0 or 1'
-            when followup_days is null then 'futime is missing or not a whole number'
+            when followup_days is null
+                then 'futime is missing or not a whole number'
             when is_dead is null then 'status is not 0 or 1'
         end as reject_reason
 
@@ -61,9 +63,9 @@ select
     matched_case_id,
     age_years,
     sex,
-    weight_kg,
-    height_cm,
-    bmi_kg_m2,
+    weight_text,
+    height_text,
+    bmi_text,
     followup_days,
     is_dead,
     reject_reason

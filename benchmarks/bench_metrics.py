@@ -1,0 +1,155 @@
+"""Time the evaluation metrics on a pair of 50,000 x 40 tables plus a 50,000-row holdout.
+
+The tables are resampled from the NHANES 2017-2018 file (20 numeric and 20 categorical
+columns). Persons are split in two halves: the training table resamples one half, the
+holdout the other, and the synthetic table resamples the training half again; every
+resampled row gets fresh noise on its numbers (5% of the column's spread) and 5% of its
+categories redrawn, so that no table is a plain copy of another.
+
+Run:  .venv/bin/python benchmarks/bench_metrics.py [--rows 50000] [--source PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from synth import metrics
+from synth.schema import ColumnSpec
+
+NHANES = Path("/work/shared/data/nhanes_2017_2018.csv")
+NUMERIC = [
+    "SystolicBloodPres1StRdgMmHg",
+    "DiastolicBloodPres1StRdgMmHg",
+    "60SecPulse30SecPulse2",
+    "EnergyKcal_DR1TOT",
+    "ProteinGm_DR1TOT",
+    "CarbohydrateGm_DR1TOT",
+    "TotalSugarsGm_DR1TOT",
+    "DietaryFiberGm_DR1TOT",
+    "TotalFatGm_DR1TOT",
+    "CholesterolMg_DR1TOT",
+    "WeightKg",
+    "StandingHeightCm",
+    "BodyMassIndexKgm2",
+    "WaistCircumferenceCm",
+    "DirectHdlcholesterolMgdl",
+    "TotalCholesterolMgdl",
+    "BloodLeadUgdl",
+    "AgeInYearsAtScreening",
+    "RatioOfFamilyIncomeToPoverty",
+    "Glycohemoglobin",
+]
+CATEGORICAL = [
+    "GeneralHealthCondition",
+    "HowHealthyIsTheDiet",
+    "Gender",
+    "RacehispanicOriginWNhAsian",
+    "EducationLevelAdults20",
+    "MaritalStatus",
+    "TotalNumberOfPeopleInTheHousehold",
+    "AnnualHouseholdIncome",
+    "CoveredByHealthInsurance",
+    "HowOftenDoYouSnore",
+    "DoctorToldYouHaveDiabetes",
+    "SmokedAtLeast100CigarettesInLife",
+    "EverBeenToldYouHaveAsthma",
+    "DoctorEverSaidYouHadArthritis",
+    "VigorousRecreationalActivities",
+    "ModerateRecreationalActivities",
+    "WalkOrBicycle",
+    "HaveSeriousDifficultyWalking",
+    "OnSpecialDiet",
+    "TriedToLoseWeightInPastYear",
+]
+
+log = logging.getLogger("bench_metrics")
+
+
+def _resample(base: pd.DataFrame, n_rows: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Draw rows with replacement, add noise to numbers and redraw some categories."""
+    out = base.iloc[rng.integers(0, len(base), n_rows)].reset_index(drop=True)
+    for name in NUMERIC:
+        values = out[name].to_numpy(dtype="float64", na_value=np.nan)
+        spread = np.nanstd(base[name].to_numpy(dtype="float64", na_value=np.nan))
+        out[name] = np.round(values + rng.normal(0.0, 0.05 * spread, n_rows), 2)
+    for name in CATEGORICAL:
+        redraw = rng.random(n_rows) < 0.05
+        levels = base[name].dropna().unique()
+        column = out[name].astype("object")
+        column[redraw] = rng.choice(levels, int(redraw.sum()))
+        out[name] = column
+    return out
+
+
+def build_tables(
+    con: duckdb.DuckDBPyConnection, n_rows: int = 50_000, seed: int = 7, source: Path = NHANES
+) -> list[ColumnSpec]:
+    """Create tables bench_real, bench_synthetic and bench_holdout; return their columns."""
+    rng = np.random.default_rng(seed)
+    people = con.execute("select * from read_csv(?, sample_size = -1)", [str(source)]).df()[
+        ["SEQN", *NUMERIC, *CATEGORICAL]
+    ]
+    for name in CATEGORICAL:
+        people[name] = people[name].astype("string").astype("object")
+    order = rng.permutation(len(people))
+    half = len(people) // 2
+    train_base = people.iloc[order[:half]]
+    holdout_base = people.iloc[order[half:]]
+    tables = {
+        "bench_real": _resample(train_base, n_rows, rng),
+        "bench_holdout": _resample(holdout_base, n_rows, rng),
+        "bench_synthetic": _resample(train_base, n_rows, rng),
+    }
+    for offset, (table, frame) in enumerate(tables.items()):
+        frame["SEQN"] = np.arange(n_rows) + offset * 10 * n_rows
+        metrics.write_frame(con, table, frame)
+    return [
+        ColumnSpec("SEQN", "numeric", role="identifier"),
+        *(ColumnSpec(name, "numeric") for name in NUMERIC),
+        *(ColumnSpec(name, "categorical") for name in CATEGORICAL),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=50_000, help="rows per table")
+    parser.add_argument("--holdout-rows", type=int, default=None, help="rows of the holdout")
+    parser.add_argument("--source", type=Path, default=NHANES, help="NHANES 2017-2018 CSV")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    con = duckdb.connect()
+    started = time.perf_counter()
+    columns = build_tables(con, args.rows, source=args.source)
+    if args.holdout_rows is not None:
+        con.execute(
+            "create or replace table bench_holdout as from bench_holdout limit ?",
+            [args.holdout_rows],
+        )
+    log.info(
+        "built 3 tables of %d x %d in %.1f s",
+        args.rows,
+        len(columns) - 1,
+        time.perf_counter() - started,
+    )
+    started = time.perf_counter()
+    summary = metrics.evaluate(
+        con,
+        real="bench_real",
+        synthetic="bench_synthetic",
+        holdout="bench_holdout",
+        columns=columns,
+        run_id="bench",
+    )
+    log.info("total %.1f s: %s", time.perf_counter() - started, summary.as_line())
+    con.close()
+
+
+if __name__ == "__main__":
+    main()

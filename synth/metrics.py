@@ -1,0 +1,763 @@
+"""Fidelity and privacy metrics of a synthetic table, computed inside DuckDB.
+
+Every metric is an SQL macro in ``sql/`` (one metric per file; the opening comment of
+each file gives its inputs, output and definition). This module loads the macros and
+runs them: per column and for the privacy counts as they are; for the 780 pairs of 40
+columns, the same definitions in one numpy pass (tested equal to the macros); and for
+the distances to closest records, an exact pruned nearest-neighbour search (the macro
+``dcr`` is the brute-force definition). It writes the results to three tables:
+
+- ``evaluation.column_metrics(run_id, column_name, metric, value, reason)``
+- ``evaluation.pair_metrics(run_id, column_a, column_b, metric, value, reason)``
+- ``evaluation.summary(run_id, metric, value, reason)``
+
+An undefined value is SQL NULL with a reason ('zero variance', 'no values', ...), never
+NaN. Example::
+
+    con = duckdb.connect()
+    load_macros(con)
+    summary = evaluate(con, real="marts.train", synthetic="runs.synthetic",
+                       holdout="marts.holdout", columns=specs, run_id="run-42")
+    print(summary.as_line())
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from synth.errors import DataError
+from synth.schema import ColumnSpec
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).parents[1] / "sql"
+EVALUATION_SCHEMA = "evaluation"
+
+# A pair shows a trend in the real data, in the sense of SDMetrics' quality report,
+# when |Pearson correlation| exceeds this (numeric pairs) ...
+REAL_CORRELATION_THRESHOLD = 0.5
+# ... or when Cramer's V of the real contingency table exceeds this (other pairs).
+REAL_ASSOCIATION_THRESHOLD = 0.3
+# Dimensions of the lower-bound projection the nearest-neighbour search indexes.
+PROJECTION_GROUPS = 32
+# Slack, in summed per-column distance, for rounding in the pruning bound.
+_BOUND_SLACK = 1e-6
+
+_TABLES = {
+    "column_metrics": (
+        "run_id varchar not null, column_name varchar not null, metric varchar not null, "
+        "value double, reason varchar"
+    ),
+    "pair_metrics": (
+        "run_id varchar not null, column_a varchar not null, column_b varchar not null, "
+        "metric varchar not null, value double, reason varchar"
+    ),
+    "summary": "run_id varchar not null, metric varchar not null, value double, reason varchar",
+}
+
+
+@dataclass
+class EvaluationSummary:
+    """The headline numbers of one evaluation run (None where undefined)."""
+
+    run_id: str
+    shape_score: float | None
+    trend_score: float | None
+    shape_error: float | None
+    trend_error: float | None
+    dcr_share: float | None
+    dcr_share_ideal: float | None
+    median_dcr: float | None
+    exact_copies: int
+    exact_copy_rate: float | None
+    n_real: int
+    n_synthetic: int
+    n_holdout: int
+
+    def as_line(self) -> str:
+        """One log line with the headline numbers, undefined ones shown as 'n/a'."""
+
+        def fmt(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.4f}"
+
+        return (
+            f"run {self.run_id}: shape {fmt(self.shape_score)} (error {fmt(self.shape_error)}), "
+            f"trend {fmt(self.trend_score)} (error {fmt(self.trend_error)}), "
+            f"DCR share {fmt(self.dcr_share)} (ideal {fmt(self.dcr_share_ideal)}), "
+            f"median DCR {fmt(self.median_dcr)}, exact copies {self.exact_copies} "
+            f"({fmt(self.exact_copy_rate)}); rows real {self.n_real}, "
+            f"synthetic {self.n_synthetic}, holdout {self.n_holdout}"
+        )
+
+
+def load_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create (or replace) every metric macro of ``sql/`` in the connection.
+
+    Files run in name order; ``_helpers.sql`` sorts first.
+    """
+    files = sorted(SQL_DIR.glob("*.sql"))
+    if not files:
+        raise DataError("no metric macros found; the sql/ folder is missing", source=str(SQL_DIR))
+    for path in files:
+        con.execute(path.read_text(encoding="utf-8"))
+
+
+def quote_name(name: str) -> str:
+    """Quote a table name, possibly schema-qualified (``schema.table``), for SQL."""
+    return ".".join(_quote_ident(part) for part in name.split("."))
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def write_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | pa.Table) -> None:
+    """Write a pandas frame or Arrow table to a DuckDB table, missing values as NULL.
+
+    NaN in a floating column (numpy float, pandas nullable Float, Arrow float) becomes
+    SQL NULL, so no DOUBLE column holds NaN and ``count`` and ``avg`` agree with the
+    frame's own count of values. The table is created or replaced; ``table`` may be
+    schema-qualified.
+
+    Args:
+        con: Open DuckDB connection.
+        table: Target table name (``name`` or ``schema.name``).
+        frame: The rows to write.
+    """
+    arrow = (
+        frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    )
+    columns = []
+    for column in arrow.columns:
+        if pa.types.is_floating(column.type):
+            column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
+        columns.append(column)
+    clean = pa.Table.from_arrays(columns, names=arrow.column_names)
+    view = "_write_frame_source"
+    con.register(view, clean)
+    try:
+        con.execute(f"create or replace table {quote_name(table)} as select * from {view}")
+    finally:
+        con.unregister(view)
+
+
+def evaluate(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    real: str,
+    synthetic: str,
+    holdout: str,
+    columns: Sequence[ColumnSpec],
+    run_id: str,
+    k: int = 10,
+) -> EvaluationSummary:
+    """Compute every metric of a synthetic table and store them under ``run_id``.
+
+    Identifier columns take part in no metric. Quasi-identifier columns (role
+    ``quasi_identifier``) define the groups of the small-group share. Results replace
+    earlier rows of the same run in ``evaluation.*``, in one transaction.
+
+    Args:
+        con: Open DuckDB connection holding the three tables.
+        real: Training split (table or view name, possibly schema-qualified).
+        synthetic: Synthetic table with the same columns.
+        holdout: Real rows not used in training, with the same columns.
+        columns: Specifications of the columns to evaluate (others are ignored).
+        run_id: Key of this run in the evaluation tables.
+        k: Group size under which a real quasi-identifier group counts as small.
+
+    Returns:
+        The headline numbers.
+
+    Raises:
+        DataError: A table lacks a listed column, or no column is left to evaluate.
+    """
+    started = time.perf_counter()
+    load_macros(con)
+    features = [spec for spec in columns if not spec.is_identifier]
+    if not features:
+        raise DataError("no column to evaluate: every listed column is an identifier")
+    n_rows = {name: _check_table(con, name, features) for name in (real, synthetic, holdout)}
+
+    column_rows = _column_metrics(con, real, synthetic, features)
+    log.info("column metrics: %d columns in %.1f s", len(features), time.perf_counter() - started)
+    stage = time.perf_counter()
+    pair_rows = _pair_metrics(con, real, synthetic, features)
+    log.info(
+        "pair metrics: %d pairs in %.1f s",
+        len(features) * (len(features) - 1) // 2,
+        time.perf_counter() - stage,
+    )
+    stage = time.perf_counter()
+    privacy = _privacy_metrics(con, real, synthetic, holdout, features, k)
+    log.info("privacy metrics in %.1f s", time.perf_counter() - stage)
+
+    summary_rows = _summary_rows(column_rows, pair_rows, features)
+    summary_rows += privacy
+    summary_rows += [
+        ("n_real", float(n_rows[real]), None),
+        ("n_synthetic", float(n_rows[synthetic]), None),
+        ("n_holdout", float(n_rows[holdout]), None),
+    ]
+    _store(con, run_id, column_rows, pair_rows, summary_rows)
+    values = {metric: value for metric, value, _ in summary_rows}
+    summary = EvaluationSummary(
+        run_id=run_id,
+        shape_score=values["shape_score"],
+        trend_score=values["trend_score"],
+        shape_error=values["shape_error"],
+        trend_error=values["trend_error"],
+        dcr_share=values["dcr_share"],
+        dcr_share_ideal=values["dcr_share_ideal"],
+        median_dcr=values["median_dcr"],
+        exact_copies=int(values["exact_copies"] or 0),
+        exact_copy_rate=values["exact_copy_rate"],
+        n_real=n_rows[real],
+        n_synthetic=n_rows[synthetic],
+        n_holdout=n_rows[holdout],
+    )
+    log.info("%s (%.1f s)", summary.as_line(), time.perf_counter() - started)
+    return summary
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_table(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[ColumnSpec]) -> int:
+    """Return the row count of a table after checking that it holds every column."""
+    try:
+        description = con.execute("select * from query_table(?) limit 0", [table]).description
+    except duckdb.Error as error:
+        raise DataError(f"table cannot be read ({error}); check the name", source=table) from error
+    present = {row[0] for row in description}
+    for spec in columns:
+        if spec.name not in present:
+            raise DataError(
+                "the column is missing from this table; all three tables need the same columns",
+                source=table,
+                column=spec.name,
+            )
+    return int(con.execute("select count(*) from query_table(?)", [table]).fetchone()[0])
+
+
+def _run_union(
+    con: duckdb.DuckDBPyConnection, calls: list[tuple[str, list[Any]]]
+) -> list[tuple[Any, ...]]:
+    """Run macro calls ``(sql, params)`` as one union-all statement and fetch the rows."""
+    if not calls:
+        return []
+    sql = "\nunion all\n".join(f"select * from {call}" for call, _ in calls)
+    params = [value for _, call_params in calls for value in call_params]
+    rows = con.execute(sql, params).fetchall()
+    return [tuple(_clean(value) for value in row) for row in rows]
+
+
+def _clean(value: Any) -> Any:
+    """Turn a float NaN into None (a guard; the macros never return NaN)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _numeric_kind(spec: ColumnSpec) -> bool:
+    return spec.kind in ("numeric", "date")
+
+
+def _column_metrics(
+    con: duckdb.DuckDBPyConnection, real: str, synthetic: str, columns: Sequence[ColumnSpec]
+) -> list[tuple[Any, ...]]:
+    calls: list[tuple[str, list[Any]]] = []
+    for spec in columns:
+        pair = [real, synthetic, spec.name]
+        calls.append(("missing_value_similarity(?, ?, ?)", pair))
+        if _numeric_kind(spec):
+            for macro in ("ks_complement", "boundary_adherence", "tail_agreement"):
+                calls.append((f"{macro}(?, ?, ?, kind := ?)", [*pair, spec.kind]))
+        else:
+            calls.append(("tv_complement(?, ?, ?)", pair))
+            calls.append(("category_coverage(?, ?, ?)", pair))
+    return _run_union(con, calls)
+
+
+def _pair_metrics(
+    con: duckdb.DuckDBPyConnection, real: str, synthetic: str, columns: Sequence[ColumnSpec]
+) -> list[tuple[Any, ...]]:
+    """Every pair metric, all pairs in one pass.
+
+    The definitions are the macros ``contingency_similarity`` and
+    ``correlation_similarity`` (one pair per call, the shell interface); with 40 columns
+    that is 780 calls, so here the columns are read once and the same cells, counts and
+    correlations are computed in numpy. A test checks that both give the same numbers.
+    """
+    real_frame = _fetch_columns(con, real, columns)
+    synthetic_frame = _fetch_columns(con, synthetic, columns)
+    cells = {
+        spec.name: _cells(real_frame[spec.name], synthetic_frame[spec.name], spec)
+        for spec in columns
+    }
+    rows: list[tuple[Any, ...]] = []
+    for i, spec_a in enumerate(columns):
+        for spec_b in columns[i + 1 :]:
+            a, b = spec_a.name, spec_b.name
+            rows += [(a, b, *row) for row in _contingency(cells[a], cells[b])]
+            if _numeric_kind(spec_a) and _numeric_kind(spec_b):
+                rows += [
+                    (a, b, *row)
+                    for row in _correlation(
+                        real_frame[a], real_frame[b], synthetic_frame[a], synthetic_frame[b]
+                    )
+                ]
+    return rows
+
+
+def _cells(
+    real: pd.Series, synthetic: pd.Series, spec: ColumnSpec, n_bins: int = 10
+) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Cell numbers of one column on both sides (None: no real value to bin)."""
+    if _numeric_kind(spec):
+        r = real.to_numpy(dtype="float64", na_value=np.nan)
+        s = synthetic.to_numpy(dtype="float64", na_value=np.nan)
+        observed = r[~np.isnan(r)]
+        if len(observed) == 0:
+            return None
+        edges = np.histogram_bin_edges(observed, bins=n_bins)
+        edges[0], edges[-1] = -np.inf, np.inf
+        # np.digitize sends NaN past the last edge: missing is cell n_bins + 1.
+        return np.digitize(r, edges), np.digitize(s, edges), n_bins + 2
+    codes, levels = pd.factorize(
+        pd.concat([real, synthetic], ignore_index=True), use_na_sentinel=False
+    )
+    return codes[: len(real)], codes[len(real) :], len(levels)
+
+
+def _contingency(
+    cells_a: tuple[np.ndarray, np.ndarray, int] | None,
+    cells_b: tuple[np.ndarray, np.ndarray, int] | None,
+) -> list[tuple[str, float | None, str | None]]:
+    """Contingency similarity and the real Cramer's V of one pair (as the macro)."""
+    if cells_a is None or cells_b is None or len(cells_a[0]) == 0 or len(cells_a[1]) == 0:
+        return [
+            ("contingency_similarity", None, "no values"),
+            ("real_association", None, "no values"),
+        ]
+    real_a, synthetic_a, n_a = cells_a
+    real_b, synthetic_b, n_b = cells_b
+    real_counts = np.bincount(real_a * n_b + real_b, minlength=n_a * n_b)
+    synthetic_counts = np.bincount(synthetic_a * n_b + synthetic_b, minlength=n_a * n_b)
+    score = 1 - 0.5 * np.abs(real_counts / len(real_a) - synthetic_counts / len(synthetic_a)).sum()
+    table = real_counts.reshape(n_a, n_b)
+    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
+    if min(table.shape) < 2:
+        return [
+            ("contingency_similarity", float(score), None),
+            ("real_association", None, "zero variance"),
+        ]
+    total = table.sum()
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / total
+    chi2 = ((table - expected) ** 2 / expected).sum()
+    association = math.sqrt(chi2 / (total * (min(table.shape) - 1)))
+    return [("contingency_similarity", float(score), None), ("real_association", association, None)]
+
+
+def _pearson(x: pd.Series, y: pd.Series) -> tuple[float | None, str | None]:
+    a = x.to_numpy(dtype="float64", na_value=np.nan)
+    b = y.to_numpy(dtype="float64", na_value=np.nan)
+    both = ~np.isnan(a) & ~np.isnan(b)
+    a, b = a[both], b[both]
+    if len(a) < 2:
+        return None, "no values"
+    if a.min() == a.max() or b.min() == b.max():
+        return None, "zero variance"
+    a, b = a - a.mean(), b - b.mean()
+    value = float((a * b).sum() / math.sqrt((a * a).sum() * (b * b).sum()))
+    return max(-1.0, min(1.0, value)), None
+
+
+def _correlation(
+    real_a: pd.Series, real_b: pd.Series, synthetic_a: pd.Series, synthetic_b: pd.Series
+) -> list[tuple[str, float | None, str | None]]:
+    """Correlations and their similarity for one numeric pair (as the macro)."""
+    corr_real, reason_real = _pearson(real_a, real_b)
+    corr_synthetic, reason_synthetic = _pearson(synthetic_a, synthetic_b)
+    reasons = [reason for reason in (reason_real, reason_synthetic) if reason]
+    if reasons or corr_real is None or corr_synthetic is None:
+        reason = min(reasons)
+        return [
+            (metric, None, reason)
+            for metric in ("real_correlation", "synthetic_correlation", "correlation_similarity")
+        ]
+    return [
+        ("real_correlation", corr_real, None),
+        ("synthetic_correlation", corr_synthetic, None),
+        ("correlation_similarity", 1 - abs(corr_real - corr_synthetic) / 2, None),
+    ]
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    defined = [value for value in values if value is not None]
+    return sum(defined) / len(defined) if defined else None
+
+
+def _summary_rows(
+    column_rows: list[tuple[Any, ...]],
+    pair_rows: list[tuple[Any, ...]],
+    columns: Sequence[ColumnSpec],
+) -> list[tuple[str, float | None, str | None]]:
+    """Shape and trend scores, TabSyn's errors and the quality-report pair trends."""
+    shape_metric = {
+        spec.name: "ks_complement" if _numeric_kind(spec) else "tv_complement" for spec in columns
+    }
+    shapes = [value for name, metric, value, _ in column_rows if metric == shape_metric[name]]
+    by_pair: dict[tuple[str, str], dict[str, float | None]] = {}
+    for column_a, column_b, metric, value, _ in pair_rows:
+        by_pair.setdefault((column_a, column_b), {})[metric] = value
+    trends: list[float | None] = []
+    real_trends: list[float | None] = []
+    for metrics in by_pair.values():
+        if "correlation_similarity" in metrics:
+            trend = metrics["correlation_similarity"]
+            strength = metrics.get("real_correlation")
+            threshold = REAL_CORRELATION_THRESHOLD
+        else:
+            trend = metrics.get("contingency_similarity")
+            strength = metrics.get("real_association")
+            threshold = REAL_ASSOCIATION_THRESHOLD
+        trends.append(trend)
+        if strength is not None and abs(strength) > threshold:
+            real_trends.append(trend)
+
+    shape_score = _mean(shapes)
+    trend_score = _mean(trends)
+    pair_trends = _mean(real_trends)
+    rows: list[tuple[str, float | None, str | None]] = [
+        ("shape_score", shape_score, None if shape_score is not None else "no defined column"),
+        (
+            "shape_error",
+            None if shape_score is None else 1 - shape_score,
+            None if shape_score is not None else "no defined column",
+        ),
+        ("trend_score", trend_score, None if trend_score is not None else "no defined pair"),
+        (
+            "trend_error",
+            None if trend_score is None else 1 - trend_score,
+            None if trend_score is not None else "no defined pair",
+        ),
+        ("column_shapes", shape_score, None if shape_score is not None else "no defined column"),
+        (
+            "column_pair_trends",
+            pair_trends,
+            None if pair_trends is not None else "no pair with a real trend",
+        ),
+    ]
+    overall = _mean([shape_score, pair_trends])
+    rows.append(("quality_score", overall, None if overall is not None else "no defined property"))
+    return rows
+
+
+def _privacy_metrics(
+    con: duckdb.DuckDBPyConnection,
+    real: str,
+    synthetic: str,
+    holdout: str,
+    columns: Sequence[ColumnSpec],
+    k: int,
+) -> list[tuple[str, float | None, str | None]]:
+    names = [spec.name for spec in columns]
+    quasi = [spec.name for spec in columns if spec.role == "quasi_identifier"]
+    rows: list[tuple[str, float | None, str | None]] = []
+    for metric, value, reason in _run_union(
+        con,
+        [
+            ("exact_copies(?, ?, ?)", [real, synthetic, names]),
+            ("duplicate_rate(?, ?)", [synthetic, names]),
+            ("small_group_share(?, ?, ?, ?)", [real, synthetic, quasi, k]),
+        ],
+    ):
+        rows.append((metric, value, reason))
+
+    frames = {name: _fetch_columns(con, name, columns) for name in (real, synthetic, holdout)}
+    to_train = nearest_distances(frames[synthetic], frames[real], columns, n_nearest=2)
+    n_train, n_holdout = len(frames[real]), len(frames[holdout])
+    if len(to_train) == 0 or n_train == 0 or n_holdout == 0:
+        for metric in ("dcr_share", "dcr_share_ideal", "median_dcr", "median_nndr"):
+            rows.append((metric, None, "no rows"))
+        return rows
+    closer = float(
+        np.mean(closer_to_first(frames[synthetic], to_train[:, 0], frames[holdout], columns))
+    )
+    rows.append(("dcr_share", closer, None))
+    rows.append(("dcr_share_ideal", n_train / (n_train + n_holdout), None))
+    rows.append(("median_dcr", float(np.median(to_train[:, 0])), None))
+    if to_train.shape[1] < 2:
+        rows.append(("median_nndr", None, "fewer than two training rows"))
+    else:
+        second = to_train[:, 1]
+        ratio = np.divide(to_train[:, 0], second, out=np.ones_like(second), where=second > 0)
+        rows.append(("median_nndr", float(np.median(ratio)), None))
+    return rows
+
+
+def _fetch_columns(
+    con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[ColumnSpec]
+) -> pd.DataFrame:
+    """Read the columns numbers as float (dates as epoch seconds), categories as text."""
+    parts = []
+    for spec in columns:
+        ident = _quote_ident(spec.name)
+        if spec.kind == "date":
+            parts.append(f"epoch({ident})::double as {ident}")
+        elif spec.kind == "numeric":
+            parts.append(f"{ident}::double as {ident}")
+        else:
+            parts.append(f"{ident}::varchar as {ident}")
+    sql = f"select {', '.join(parts)} from query_table(?)"
+    return con.execute(sql, [table]).df()
+
+
+def nearest_distances(
+    rows: pd.DataFrame,
+    reference: pd.DataFrame,
+    columns: Sequence[ColumnSpec],
+    n_nearest: int = 1,
+) -> np.ndarray:
+    """Exact distances from each row to its ``n_nearest`` closest reference rows.
+
+    The distance is the one of ``sql/dcr.sql``: per column |a - b| / range of the
+    reference, capped at 1 (0/1 if the range is 0), 0/1 for categories, missing against
+    a value 1 and missing against missing 0; the row distance is the mean over columns.
+
+    The search is exact, with pruning. Each row becomes a vector whose L1 distance is a
+    lower bound of the true summed distance (equal to it when both values are present
+    and inside the reference range); signed sums over groups of its coordinates give an
+    32-dimensional vector whose L1 distance is again a lower bound. A k-d tree on those
+    finds a first guess per row; every reference row whose bound does not exceed the
+    guess is then measured exactly in float64. The search is fast when synthetic rows
+    lie close to some reference row and slows towards brute force when they do not.
+
+    Args:
+        rows: Rows to measure (numbers as float, categories as text, as ``_fetch_columns``).
+        reference: Rows to search.
+        columns: The columns (identifiers excluded by the caller).
+        n_nearest: How many nearest distances to return per row.
+
+    Returns:
+        Array of shape (len(rows), min(n_nearest, len(reference))), ascending per row.
+    """
+    n_keep = min(n_nearest, len(reference))
+    if len(rows) == 0 or n_keep == 0:
+        return np.zeros((len(rows), n_keep))
+    search = _Search(rows, reference, columns)
+    first_guess = min(len(reference), max(8, n_keep))
+    _, guess = search.tree.query(search.projected_rows, k=first_guess, p=1)
+    guess = guess.reshape(len(rows), first_guess)
+    row_index = np.repeat(np.arange(len(rows)), first_guess)
+    guessed = search.exact(row_index, guess.ravel()).reshape(len(rows), first_guess)
+    limit = np.sort(guessed, axis=1)[:, n_keep - 1]
+    row_index, ref_index = search.within(limit)
+    distances = search.exact(row_index, ref_index)
+    ordered = np.lexsort((distances, row_index))
+    row_index, distances = row_index[ordered], distances[ordered]
+    starts = np.searchsorted(row_index, np.arange(len(rows)))
+    return np.stack([distances[starts + j] for j in range(n_keep)], axis=1)
+
+
+def closer_to_first(
+    rows: pd.DataFrame,
+    distance_first: np.ndarray,
+    other: pd.DataFrame,
+    columns: Sequence[ColumnSpec],
+) -> np.ndarray:
+    """For each row, whether no ``other`` row is as close as ``distance_first``.
+
+    A tie counts as not closer (as SDMetrics' DCROverfittingProtection). Only the other
+    rows within ``distance_first`` are measured, so this costs far less than a full
+    nearest-neighbour search when the rows lie close to the first table.
+    """
+    if len(other) == 0:
+        return np.ones(len(rows), dtype=bool)
+    search = _Search(rows, other, columns)
+    row_index, ref_index = search.within(distance_first)
+    distances = search.exact(row_index, ref_index)
+    beaten = np.zeros(len(rows), dtype=bool)
+    beaten[row_index[distances <= distance_first[row_index]]] = True
+    return ~beaten
+
+
+class _Search:
+    """Exact arrays, lower-bound projections and a k-d tree for one pair of tables."""
+
+    def __init__(
+        self, rows: pd.DataFrame, reference: pd.DataFrame, columns: Sequence[ColumnSpec]
+    ) -> None:
+        from scipy.spatial import cKDTree  # imported here: only this metric needs it
+
+        self.n_columns = len(columns)
+        self.exact_rows, self.exact_ref, embed_rows, embed_ref = _encode(rows, reference, columns)
+        # Each embedding coordinate goes, with a random sign, into one of the groups.
+        rng = np.random.default_rng(0)
+        groups = min(PROJECTION_GROUPS, embed_rows.shape[1])
+        weights = np.zeros((embed_rows.shape[1], groups))
+        weights[np.arange(embed_rows.shape[1]), rng.integers(0, groups, embed_rows.shape[1])] = (
+            rng.choice([-1.0, 1.0], embed_rows.shape[1])
+        )
+        self.projected_rows = embed_rows @ weights
+        self.tree = cKDTree(embed_ref @ weights)
+
+    def within(self, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs (row, reference row) whose bound does not exceed each row's limit."""
+        radius = limit * self.n_columns + _BOUND_SLACK
+        found = self.tree.query_ball_point(self.projected_rows, r=radius, p=1)
+        lengths = np.fromiter((len(hits) for hits in found), dtype=np.int64, count=len(found))
+        row_index = np.repeat(np.arange(len(found)), lengths)
+        ref_index = (
+            np.concatenate([np.asarray(hits, dtype=np.int64) for hits in found])
+            if lengths.sum()
+            else np.zeros(0, dtype=np.int64)
+        )
+        return row_index, ref_index
+
+    def exact(self, row_index: np.ndarray, ref_index: np.ndarray) -> np.ndarray:
+        """True row distances (float64) of the given (row, reference row) pairs."""
+        return _exact(self.exact_rows, self.exact_ref, row_index, ref_index, self.n_columns)
+
+
+def _encode(
+    rows: pd.DataFrame, reference: pd.DataFrame, columns: Sequence[ColumnSpec]
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray]:
+    """Exact per-column arrays, and the lower-bound embedding of both tables."""
+    exact_rows: list[np.ndarray] = []
+    exact_ref: list[np.ndarray] = []
+    embed_rows: list[np.ndarray] = []
+    embed_ref: list[np.ndarray] = []
+    for spec in columns:
+        if _numeric_kind(spec):
+            a = rows[spec.name].to_numpy(dtype="float64", na_value=np.nan)
+            b = reference[spec.name].to_numpy(dtype="float64", na_value=np.nan)
+            observed = b[~np.isnan(b)]
+            lo, hi = (observed.min(), observed.max()) if len(observed) else (0.0, 0.0)
+            scale = hi - lo
+            exact_rows.append(np.stack([a, np.full_like(a, scale)]))
+            exact_ref.append(b)
+            if scale > 0:
+                for values, out in ((a, embed_rows), (b, embed_ref)):
+                    scaled = (np.clip(values, lo, hi) - lo) / scale
+                    missing = np.isnan(scaled)
+                    out.append(np.where(missing, 0.5, scaled))
+                    out.append(missing * 0.5)
+        else:
+            codes, levels = pd.factorize(
+                pd.concat([rows[spec.name], reference[spec.name]], ignore_index=True),
+                use_na_sentinel=False,
+            )
+            a, b = codes[: len(rows)], codes[len(rows) :]
+            exact_rows.append(a)
+            exact_ref.append(b)
+            buckets = len(levels) if len(levels) <= 16 else 16
+            for values, out in ((a, embed_rows), (b, embed_ref)):
+                if buckets <= 2:
+                    out.append((values % 2).astype("float64"))
+                else:
+                    hashed = values % buckets
+                    out.extend(0.5 * (hashed == level) for level in range(buckets))
+    width = max(len(embed_rows), 1)
+    rows_matrix = np.zeros((len(rows), width))
+    ref_matrix = np.zeros((len(reference), width))
+    for j, (x, y) in enumerate(zip(embed_rows, embed_ref, strict=True)):
+        rows_matrix[:, j] = x
+        ref_matrix[:, j] = y
+    return exact_rows, exact_ref, rows_matrix, ref_matrix
+
+
+def _exact(
+    exact_rows: list[np.ndarray],
+    exact_ref: list[np.ndarray],
+    row_index: np.ndarray,
+    ref_index: np.ndarray,
+    n_columns: int,
+) -> np.ndarray:
+    """True row distances (float64) of the given (row, reference row) pairs."""
+    total = np.zeros(len(row_index))
+    for a, b in zip(exact_rows, exact_ref, strict=True):
+        if a.ndim == 2:
+            x, scale = a[0][row_index], a[1][row_index]
+            y = b[ref_index]
+            x_missing, y_missing = np.isnan(x), np.isnan(y)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                if scale.size and scale[0] > 0:
+                    term = np.minimum(np.abs(x - y) / scale, 1.0)
+                else:
+                    term = (x != y).astype("float64")
+            term = np.where(x_missing | y_missing, 1.0, term)
+            term = np.where(x_missing & y_missing, 0.0, term)
+        else:
+            term = (a[row_index] != b[ref_index]).astype("float64")
+        total += term
+    return total / n_columns
+
+
+def _store(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    column_rows: list[tuple[Any, ...]],
+    pair_rows: list[tuple[Any, ...]],
+    summary_rows: list[tuple[str, float | None, str | None]],
+) -> None:
+    """Replace the rows of ``run_id`` in the three evaluation tables, in one transaction."""
+    batches = {
+        "column_metrics": pa.table(
+            {
+                "run_id": [run_id] * len(column_rows),
+                "column_name": [r[0] for r in column_rows],
+                "metric": [r[1] for r in column_rows],
+                "value": pa.array([r[2] for r in column_rows], pa.float64()),
+                "reason": pa.array([r[3] for r in column_rows], pa.string()),
+            }
+        ),
+        "pair_metrics": pa.table(
+            {
+                "run_id": [run_id] * len(pair_rows),
+                "column_a": [r[0] for r in pair_rows],
+                "column_b": [r[1] for r in pair_rows],
+                "metric": [r[2] for r in pair_rows],
+                "value": pa.array([r[3] for r in pair_rows], pa.float64()),
+                "reason": pa.array([r[4] for r in pair_rows], pa.string()),
+            }
+        ),
+        "summary": pa.table(
+            {
+                "run_id": [run_id] * len(summary_rows),
+                "metric": [r[0] for r in summary_rows],
+                "value": pa.array([r[1] for r in summary_rows], pa.float64()),
+                "reason": pa.array([r[2] for r in summary_rows], pa.string()),
+            }
+        ),
+    }
+    con.execute("begin transaction")
+    try:
+        con.execute(f"create schema if not exists {EVALUATION_SCHEMA}")
+        for table, ddl in _TABLES.items():
+            target = f"{EVALUATION_SCHEMA}.{table}"
+            con.execute(f"create table if not exists {target} ({ddl})")
+            con.execute(f"delete from {target} where run_id = ?", [run_id])
+            view = f"_evaluation_{table}"
+            con.register(view, batches[table])
+            try:
+                con.execute(f"insert into {target} by name select * from {view}")
+            finally:
+                con.unregister(view)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
