@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from synth import pipeline
 from synth.config import load_config
@@ -18,6 +19,8 @@ from synth.errors import SynthError
 log = logging.getLogger("synth")
 
 DEFAULT_CONFIG = "configs/nafld.yml"
+EXIT_ERROR = 2  # a configuration, data or run error; the log says what to do
+EXIT_PRIVACY_FAILED = 3  # `evaluate` found a privacy check failed
 
 _DESCRIPTION = """\
 Synthetic health records with TabSyn inside DuckDB.
@@ -26,7 +29,9 @@ Steps, in the order `demo` runs them:
   prepare   build the database with dbt (staging, marts, audit tables, data tests)
   fit       train the generator on the mart's train split
   sample    write as many synthetic rows as the train split to the database
-  evaluate  score them with the SQL metric macros against train and holdout
+  evaluate  fidelity (SQL metric macros), privacy attacks, utility and a verdict;
+            exits 3 when a privacy check fails
+  report    write the self-contained HTML report of the evaluated run
 """
 
 
@@ -62,7 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--rows", type=int, help="how many rows (default: train split size)")
     evaluate = add("evaluate", "score a sampled run with the SQL metric macros")
     evaluate.add_argument("--run", dest="run_id", help="the sampled run (default: the newest)")
-    demo = add("demo", "prepare, fit, sample and evaluate, in order")
+    report = add("report", "write the HTML report of an evaluated run")
+    report.add_argument("--run", dest="run_id", help="the evaluated run (default: the newest)")
+    report.add_argument("--output", type=Path, help="the HTML file (default: <run_dir>/reports/)")
+    demo = add("demo", "prepare, fit, sample, evaluate and report, in order")
     demo.add_argument(
         "--generator",
         choices=("tabsyn", "copula"),
@@ -91,16 +99,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             results = [pipeline.sample(cfg, run_id=args.run_id, rows=args.rows)]
         elif args.step == "evaluate":
             results = [pipeline.evaluate(cfg, run_id=args.run_id)]
+        elif args.step == "report":
+            results = [pipeline.report(cfg, run_id=args.run_id, path=args.output)]
         else:
             results = pipeline.demo(cfg, generator=args.generator)
     except SynthError as exc:
         log.error("%s", exc)
-        return 2
+        return EXIT_ERROR
     for result in results:
         print(result.summary)
+    privacy_failed = [
+        c
+        for r in results
+        for c in r.details.get("checks", [])
+        if c.kind == "privacy" and c.passed is False
+    ]
     if args.step == "demo":
         total = sum(r.seconds for r in results)
         print(f"demo: done in {total:.0f}s; database: {cfg.database}")
         print(f"  open it with SQL:   duckdb {cfg.database}  (then: .read sql/ks_complement.sql)")
         print("  open the explorer:  make app   (serves http://127.0.0.1:8501)")
+        print(f"  read the report:    {results[-1].details['path']}")
+        if privacy_failed:
+            names = ", ".join(c.check_name for c in privacy_failed)
+            print(f"  privacy checks FAILED ({names}): do not release this synthetic table.")
+    elif privacy_failed:
+        names = ", ".join(c.check_name for c in privacy_failed)
+        log.error("privacy checks failed: %s; do not release this synthetic table", names)
+        return EXIT_PRIVACY_FAILED
     return 0

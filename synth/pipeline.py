@@ -161,7 +161,7 @@ def _make_generator(cfg: DatasetConfig, kind: str) -> Any:
     if kind == "copula":
         from synth.copula import GaussianCopula
 
-        return GaussianCopula(seed=int(settings.get("seed", 0)))
+        return GaussianCopula.from_dict(settings, key="generator")
     raise SynthError(f"Unknown generator {kind!r}; choose tabsyn or copula.")
 
 
@@ -186,8 +186,12 @@ def fit(cfg: DatasetConfig, *, generator: str = "tabsyn") -> StepResult:
     with warehouse.connect(cfg.database, read_only=True) as con:
         train = con.execute(f"select * from {warehouse.quote_table(_train_view(cfg))}").df()
     _check_mart_columns(cfg, list(train.columns))
-    log.info("fit %s on %d train rows x %d modelled columns", generator, len(train),
-             len(cfg.mart.modelled))
+    log.info(
+        "fit %s on %d train rows x %d modelled columns",
+        generator,
+        len(train),
+        len(cfg.mart.modelled),
+    )
     model = _make_generator(cfg, generator)
     model.fit(train, cfg.mart.columns)
     run_id = warehouse.new_run_id()
@@ -291,39 +295,98 @@ def _add_structural_columns(cfg: DatasetConfig, frame: Any) -> Any:
 
 
 def evaluate(cfg: DatasetConfig, *, run_id: str | None = None) -> StepResult:
-    """Score a sampled run with the SQL metric macros and store the results.
+    """Score a sampled run: fidelity, privacy attacks, utility, and a verdict.
 
-    Column shapes and pair trends compare the synthetic table with the train split;
-    the DCR share is measured against the holdout.
+    Column shapes and pair trends compare the synthetic table with the train split; the
+    DCR share, the attacks and train-synthetic-test-real utility use the holdout. The
+    verdict holds one pass/fail row per check (``evaluation.verdict``); the caller
+    decides what a failed privacy check means (the command line exits non-zero).
     """
-    from synth import metrics
+    from synth import attacks, metrics, utility, verdict
 
     start = time.perf_counter()
     with warehouse.connect(cfg.database) as con:
         run = _pick_run(con, run_id)
-        if not run.get("synthetic_table"):
+        table = run.get("synthetic_table")
+        if not table:
             raise SynthError(f"Run {run['run_id']} has no synthetic table; sample it first.")
         metrics.load_macros(con)
+        log.info("evaluate run %s: fidelity and distance metrics", run["run_id"])
         result = metrics.evaluate(
             con,
             real=_train_view(cfg),
-            synthetic=run["synthetic_table"],
+            synthetic=table,
             holdout=_holdout_view(cfg),
             columns=cfg.mart.columns,
             run_id=run["run_id"],
             k=cfg.privacy.k,
         )
+        log.info("evaluate run %s: privacy attacks", run["run_id"])
+        attacks.evaluate_attacks(con, cfg, run["run_id"], synthetic=table)
+        log.info("evaluate run %s: utility (train on synthetic, test on holdout)", run["run_id"])
+        utility.evaluate_run_utility(con, cfg, run["run_id"], synthetic=table)
+        checks = verdict.run_verdict(con, cfg, run["run_id"])
         seconds = time.perf_counter() - start
         warehouse.record_run(con, run["run_id"], status="evaluated", evaluate_seconds=seconds)
-    summary = f"evaluate: {result.as_line()} ({seconds:.1f}s)"
-    return StepResult("evaluate", seconds, summary, {"run_id": run["run_id"], "result": result})
+    for check in checks:
+        outcome = {True: "PASS", False: "FAIL", None: "n/a "}[check.passed]
+        value = "not measured" if check.value is None else f"{check.value:.4g}"
+        log.info(
+            "check %s %-8s %-32s %s (threshold %g)",
+            outcome,
+            check.kind,
+            check.check_name,
+            value,
+            check.threshold,
+        )
+    failed = [c for c in checks if c.passed is False]
+    privacy_failed = [c for c in failed if c.kind == "privacy"]
+    summary = (
+        f"evaluate: {result.as_line()}; checks: {len(checks) - len(failed)} of {len(checks)} "
+        f"passed, {len(privacy_failed)} privacy failure(s) ({seconds:.1f}s)"
+    )
+    return StepResult(
+        "evaluate",
+        seconds,
+        summary,
+        {"run_id": run["run_id"], "result": result, "checks": checks},
+    )
+
+
+def report(
+    cfg: DatasetConfig, *, run_id: str | None = None, path: Path | None = None
+) -> StepResult:
+    """Write the self-contained HTML report of an evaluated run.
+
+    Args:
+        cfg: The dataset configuration.
+        run_id: The evaluated run; the newest run by default.
+        path: Where to write; ``<run_dir>/reports/<run_id>.html`` by default.
+    """
+    from synth.report import write_report
+
+    start = time.perf_counter()
+    with warehouse.connect(cfg.database) as con:
+        run = _pick_run(con, run_id)
+        if run["status"] != "evaluated":
+            raise SynthError(
+                f"Run {run['run_id']} is {run['status']}, not evaluated; run "
+                "`python -m synth evaluate` first."
+            )
+        target = path or cfg.run_dir / "reports" / f"{run['run_id']}.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written = write_report(con, cfg, run["run_id"], target)
+    seconds = time.perf_counter() - start
+    summary = f"report: {written} ({seconds:.1f}s)"
+    return StepResult("report", seconds, summary, {"run_id": run["run_id"], "path": written})
 
 
 def demo(cfg: DatasetConfig, *, generator: str = "tabsyn") -> list[StepResult]:
-    """Run prepare, fit, sample and evaluate in order."""
+    """Run prepare, fit, sample, evaluate and report, in order."""
     results = [prepare(cfg)]
     results.append(fit(cfg, generator=generator))
     run_id = results[-1].details["run_id"]
     results.append(sample(cfg, run_id=run_id))
     results.append(evaluate(cfg, run_id=run_id))
+    results.append(report(cfg, run_id=run_id))
     return results

@@ -186,7 +186,13 @@ def _fit(
         # One class only: the best a model can do is predict it; its AUC is 0.5.
         log.warning("%s: the training rows hold one class only; a constant model stands in", name)
         return DummyClassifier(strategy="most_frequent").fit(x, y)
-    return _model(name, features, seed).fit(x, y)
+    # A feature with no observed value in the training rows carries no information
+    # (and gradient boosting cannot bin it): the model leaves it out.
+    usable = [c for c in features if x[c.name].notna().any()]
+    if len(usable) < len(features):
+        left_out = sorted({c.name for c in features} - {c.name for c in usable})
+        log.info("%s: no observed values in training rows, left out: %s", name, left_out)
+    return _model(name, usable, seed).fit(x, y)
 
 
 def _auc(y_true: np.ndarray, score: np.ndarray) -> float:

@@ -14,6 +14,13 @@ from synth.config import DatasetConfig, load_config
 REPO = Path(__file__).resolve().parents[1]
 NAFLD_DIR = REPO / "data" / "nafld"
 SLICE_PERSONS = 1200
+# A real but seconds-long training run: the fast profile with few epochs.
+TINY_GENERATOR = {
+    "seed": 3,
+    "profile": "fast",
+    "vae": {"epochs": 8, "batch_size": 128},
+    "diffusion": {"epochs": 10, "batch_size": 128},
+}
 
 
 def write_nafld_slice(target: Path, persons: int = SLICE_PERSONS) -> None:
@@ -51,11 +58,14 @@ def nafld_slice_config(tmp_path_factory: pytest.TempPathFactory) -> DatasetConfi
     write_nafld_slice(root / "data")
     path = write_config(
         root / "nafld_slice.yml",
-        sources={"dir": str(root / "data"), "tables": ["nafld1_persons", "nafld2_labs_long",
-                                                      "nafld3_events_long"]},
+        sources={
+            "dir": str(root / "data"),
+            "tables": ["nafld1_persons", "nafld2_labs_long", "nafld3_events_long"],
+        },
         run_dir=str(root / "run"),
         database=str(root / "run" / "warehouse.duckdb"),
-        generator={"seed": 3, "profile": "fast"},
+        generator=TINY_GENERATOR,
+        evaluation={"bootstrap": 20},
     )
     return load_config(path)
 
@@ -79,6 +89,7 @@ def warehouse_copy(built_warehouse: DatasetConfig, tmp_path: Path) -> DatasetCon
         sources={"dir": str(built_warehouse.source_dir), "tables": built_warehouse.source_tables},
         run_dir=str(tmp_path / "run"),
         database=str(db),
-        generator={"seed": 3, "profile": "fast"},
+        generator=TINY_GENERATOR,
+        evaluation={"bootstrap": 20},
     )
     return load_config(path)

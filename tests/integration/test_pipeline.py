@@ -26,7 +26,9 @@ def test_prepare_builds_mart_with_split_and_nothing_lost(built_warehouse: Datase
         n, n_ids = con.execute(
             "select count(*), count(distinct person_id) from marts.persons"
         ).fetchone()
-        splits = dict(con.execute("select split, count(*) from marts.persons group by 1").fetchall())
+        splits = dict(
+            con.execute("select split, count(*) from marts.persons group by 1").fetchall()
+        )
         accounting = con.execute(
             "select source_name, rows_read, rows_kept + rows_rejected + rows_duplicate "
             "from audit.source_row_counts"
@@ -97,3 +99,55 @@ def test_fit_sample_evaluate_writes_typed_synthetic_table(warehouse_copy: Datase
     result = evaluated.details["result"]
     assert 0.0 <= result.shape_score <= 1.0
     assert 0.0 <= result.dcr_share <= 1.0
+
+
+def test_evaluate_exits_nonzero_when_a_privacy_check_fails(
+    warehouse_copy: DatasetConfig,
+) -> None:
+    # Setup: a "synthetic" table that copies the train split under new identifiers.
+    from synth import warehouse
+    from synth.cli import EXIT_PRIVACY_FAILED, main
+
+    with warehouse.connect(warehouse_copy.database) as con:
+        train = con.execute("select * from marts.persons_train").df()
+        frame = train.assign(person_id=range(1, len(train) + 1), split="synthetic")
+        table = warehouse.write_synthetic_table(
+            con,
+            frame,
+            like="marts.persons",
+            schema="synthetic",
+            name="persons__copy",
+            latest_view="persons",
+        )
+        warehouse.record_run(
+            con,
+            "copy",
+            dataset="nafld",
+            config_hash=warehouse_copy.config_hash,
+            generator="copy",
+            seed=0,
+            status="sampled",
+            n_train=len(train),
+            n_synthetic=len(train),
+            synthetic_table=table,
+        )
+
+    # Run
+    code = main(["evaluate", "--config", str(warehouse_copy.path), "--run", "copy"])
+    report_code = main(["report", "--config", str(warehouse_copy.path), "--run", "copy"])
+
+    # Assert: exact copies fail the privacy verdict; the report is still written.
+    assert code == EXIT_PRIVACY_FAILED
+    assert report_code == 0
+    with warehouse.connect(warehouse_copy.database, read_only=True) as con:
+        failed = {
+            r[0]
+            for r in con.execute(
+                "select check_name from evaluation.verdict "
+                "where run_id = 'copy' and kind = 'privacy' and not passed"
+            ).fetchall()
+        }
+    assert any("cop" in name for name in failed), failed
+    reports = list((warehouse_copy.run_dir / "reports").glob("copy.html"))
+    assert len(reports) == 1
+    assert "<html" in reports[0].read_text()[:2000].lower()

@@ -11,7 +11,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_help_lists_every_step() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "synth", "--help"], capture_output=True, text=True, cwd=REPO,
+        [sys.executable, "-m", "synth", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
         check=True,
     ).stdout
     for step in ("prepare", "fit", "sample", "evaluate", "demo"):
@@ -21,8 +24,11 @@ def test_help_lists_every_step() -> None:
 def test_each_step_takes_config() -> None:
     for step in ("prepare", "fit", "sample", "evaluate", "demo"):
         out = subprocess.run(
-            [sys.executable, "-m", "synth", step, "--help"], capture_output=True, text=True,
-            cwd=REPO, check=True,
+            [sys.executable, "-m", "synth", step, "--help"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            check=True,
         ).stdout
         assert "--config FILE" in out
 
