@@ -12,13 +12,13 @@
 --        grouping, so a missing value matches a missing value.
 -- Table names may be schema-qualified; column names may hold any character.
 
-create or replace macro metric_ident(name) as
+create or replace temp macro metric_ident(name) as
 '"' || replace(name, '"', '""') || '"';
 
-create or replace macro metric_literal(txt) as
+create or replace temp macro metric_literal(txt) as
 '''' || replace(txt, '''', '''''') || '''';
 
-create or replace macro metric_numbers(tbl, col, kind := 'numeric') as table
+create or replace temp macro metric_numbers(tbl, col, kind := 'numeric') as table
     select nullif(v, 'nan'::double) as v
     from query(
         format(
@@ -32,11 +32,11 @@ create or replace macro metric_numbers(tbl, col, kind := 'numeric') as table
         )
     );
 
-create or replace macro metric_labels(tbl, col) as table
+create or replace temp macro metric_labels(tbl, col) as table
     select columns(lambda c: c = col)::varchar as v
     from query_table(tbl);
 
-create or replace macro metric_keys(tbl, cols) as table
+create or replace temp macro metric_keys(tbl, cols) as table
     select row_key
     from query(
         format(
@@ -58,7 +58,7 @@ create or replace macro metric_keys(tbl, cols) as table
 --     -> table (a_num double, a_label varchar, b_num double, b_label varchar):
 --        both columns read in one scan, so a and b stay on the same row;
 --        *_num is filled for numeric and date kinds, *_label for categorical.
-create or replace macro metric_value_sql(col, kind, as_number) as
+create or replace temp macro metric_value_sql(col, kind, as_number) as
 case
     when kind = 'categorical' and as_number then 'null::double'
     when kind = 'categorical' then metric_ident(col) || '::varchar'
@@ -68,7 +68,7 @@ case
     else 'null::varchar'
 end;
 
-create or replace macro metric_pair_values(
+create or replace temp macro metric_pair_values(
     tbl, col_a, kind_a, col_b, kind_b
 ) as table
     select
@@ -92,7 +92,7 @@ create or replace macro metric_pair_values(
 --   on [lo, hi] (numpy.histogram_bin_edges edges lo + i * ((hi - lo) / n),
 --   first and last bin open-ended, as SDMetrics' discretize_column); a
 --   constant range is widened by 0.5 on each side; NULL stays NULL.
-create or replace macro metric_bin(x, lo, hi, n) as
+create or replace temp macro metric_bin(x, lo, hi, n) as
 if(
     x is null,
     null,

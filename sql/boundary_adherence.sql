@@ -8,7 +8,7 @@
 --   missing value counts as outside. NULL with reason 'no values' when the
 --   real column has no value or there is no synthetic value to judge.
 
-create or replace macro boundary_adherence(
+create or replace temp macro boundary_adherence(
     real_table, synthetic_table, column_name, kind := 'numeric'
 ) as table
     with

@@ -6,7 +6,7 @@
 --   synthetic column, as SDMetrics' CategoryCoverage (missing values are not
 --   a level here). NULL with reason 'no values' when the real column has none.
 
-create or replace macro category_coverage(
+create or replace temp macro category_coverage(
     real_table, synthetic_table, column_name
 ) as table
     with

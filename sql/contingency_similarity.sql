@@ -15,7 +15,7 @@
 --   real_association also 'zero variance' when the real table has a single
 --   level in a column.
 
-create or replace macro contingency_similarity(
+create or replace temp macro contingency_similarity(
     real_table, synthetic_table, column_a, kind_a, column_b, kind_b,
     n_bins := 10
 ) as table

@@ -12,7 +12,7 @@
 --   is min = max, never the NaN or NULL that corr() returns on a constant
 --   column, so the answer is the same on every DuckDB version.
 
-create or replace macro correlation_similarity(
+create or replace temp macro correlation_similarity(
     real_table, synthetic_table, column_a, kind_a, column_b, kind_b
 ) as table
     with

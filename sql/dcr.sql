@@ -19,9 +19,10 @@
 --   the share of rows closer to training from 0.375 to 0.515, so the choice
 --   is stated with every figure.
 -- Cost: n_synthetic x n_reference row pairs; synth/metrics.py computes the
---   same numbers for large tables with pruning in numpy.
+--   same numbers for large tables with the exact pruned block search of
+--   synth/distance.py (float32 blocks, float64 recheck of deciding pairs).
 
-create or replace macro metric_dcr_term(col, kind) as
+create or replace temp macro metric_dcr_term(col, kind) as
 case
     when kind = 'categorical'
         then format(
@@ -36,14 +37,14 @@ case
     )
 end;
 
-create or replace macro metric_dcr_value(col, kind) as
+create or replace temp macro metric_dcr_value(col, kind) as
 case
     when kind = 'categorical' then metric_ident(col) || '::varchar'
     when kind = 'date' then 'epoch(' || metric_ident(col) || ')::double'
     else metric_ident(col) || '::double'
 end || ' as ' || metric_ident(col);
 
-create or replace macro metric_dcr_range(col, kind) as
+create or replace temp macro metric_dcr_range(col, kind) as
 case
     when kind = 'categorical' then 'null'
     when kind = 'date'
@@ -51,7 +52,7 @@ case
     else format('max({0})::double - min({0})::double', metric_ident(col))
 end || ' as ' || metric_ident(col);
 
-create or replace macro dcr(
+create or replace temp macro dcr(
     synthetic_table, reference_table, range_table, columns, kinds
 ) as table
     -- The columns are the ones listed: dynamic SQL, unknown to the linter.

@@ -6,7 +6,7 @@
 --   1 - distinct rows / rows (a missing value matches a missing value).
 --   NULL with reason 'no columns' or 'no rows'.
 
-create or replace macro duplicate_rate(table_name, columns) as table
+create or replace temp macro duplicate_rate(table_name, columns) as table
     with
 
     counted as (

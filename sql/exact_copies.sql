@@ -7,7 +7,7 @@
 --   value matching a missing value) and 'exact_copy_rate' (that count over
 --   the synthetic rows). NULL with reason 'no columns' or 'no rows'.
 
-create or replace macro exact_copies(
+create or replace temp macro exact_copies(
     real_table, synthetic_table, columns
 ) as table
     with

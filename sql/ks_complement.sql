@@ -11,7 +11,7 @@
 -- Difference from SDMetrics 0.32: it first rounds values to 14 decimals;
 --   we do not, which changes nothing unless two values differ below 1e-14.
 
-create or replace macro ks_complement(
+create or replace temp macro ks_complement(
     real_table, synthetic_table, column_name, kind := 'numeric'
 ) as table
     with

@@ -7,7 +7,7 @@
 --   SDMetrics' MissingValueSimilarity. NULL with reason 'no rows' when a
 --   table is empty.
 
-create or replace macro missing_value_similarity(
+create or replace temp macro missing_value_similarity(
     real_table, synthetic_table, column_name
 ) as table
     with

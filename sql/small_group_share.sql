@@ -7,7 +7,7 @@
 --   the real table with fewer than k rows (1 <= size < k). A missing value is
 --   a value of its own. NULL with reason 'no quasi-identifiers' or 'no rows'.
 
-create or replace macro small_group_share(
+create or replace temp macro small_group_share(
     real_table, synthetic_table, quasi_identifiers, k
 ) as table
     with

@@ -13,7 +13,7 @@
 --   NULL with reason 'no values' (a side has no value) or 'zero variance'
 --   (the real column is constant).
 
-create or replace macro tail_agreement(
+create or replace temp macro tail_agreement(
     real_table, synthetic_table, column_name, kind := 'numeric'
 ) as table
     with

@@ -11,7 +11,7 @@
 --   real column a real count of 1e-6 (which shifts the other real shares by
 --   about 1e-6 / n_real); we count such levels with a real share of exactly 0.
 
-create or replace macro tv_complement(
+create or replace temp macro tv_complement(
     real_table, synthetic_table, column_name
 ) as table
     with

@@ -26,7 +26,8 @@ status ``insufficient`` and no risk, never a low one.
 Distances follow DESIGN.md: per column, ``|a - b| / real range`` (values clipped to the
 real range) for numbers and dates, 0/1 for categories, a missing value against a present
 one counts 1; a row's distance is the mean over its columns. Identifier columns are never
-part of a distance.
+part of a distance. The nearest rows are found exactly by :mod:`synth.distance`, the
+engine the metrics use too.
 
 Example:
     >>> from synth.attacks import AttackSettings, run_attacks
@@ -48,8 +49,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.neighbors import NearestNeighbors
 
+from synth import distance
 from synth.config import DatasetConfig
 from synth.errors import ConfigError, DataError
 from synth.schema import ColumnSpec
@@ -232,92 +233,98 @@ def category_values(series: pd.Series) -> np.ndarray:
 
 
 class DistanceEncoder:
-    """Embeds rows so that the L1 distance between two embeddings is the DESIGN distance.
+    """The attacks' view of the DESIGN distance, on the engine of :mod:`synth.distance`.
 
-    A number with no missing value anywhere is ``x`` (scaled to the real range and clipped
-    to [0, 1]); a number that can be missing is ``(x/2, (1-x)/2, 0)`` when present and
-    ``(0, 0, 1/2)`` when missing, so present-present costs ``|x - y|`` and
-    present-missing costs 1. A category is a one-hot vector scaled by 1/2 (missing is a
-    level of its own). Dividing by the number of columns makes the L1 distance the mean.
+    Numbers are scaled by the range of the real rows and clipped into it (so the
+    distance is the L1 distance of :meth:`transform`'s embedding); a number whose real
+    range is a single value compares 0/1; categories compare 0/1 with missing a level
+    of its own. A row's distance is the mean over the columns compared.
 
     Args:
         columns: The columns to encode (identifiers are dropped).
         real: Real rows (train and holdout) whose ranges scale the numbers.
-        others: Further frames (synthetic) whose category levels and missing values the
-            embedding must also cover.
+        others: Further frames (synthetic) whose category levels the embedding of
+            :meth:`transform` must also cover.
     """
 
     def __init__(
         self, columns: Sequence[ColumnSpec], real: pd.DataFrame, others: Sequence[pd.DataFrame]
     ) -> None:
         self.columns = [c for c in columns if not c.is_identifier]
-        frames = [real, *others]
-        self._scale: dict[str, tuple[float, float, bool]] = {}
-        self._levels: dict[str, list[str]] = {}
-        for col in self.columns:
-            if col.kind == "categorical":
-                levels: set[str] = set()
-                for f in frames:
-                    levels.update(
-                        v if v is not None else "\0missing" for v in category_values(f[col.name])
-                    )
-                self._levels[col.name] = sorted(levels)
-            else:
-                values = numeric_values(real[col.name], col.kind)
-                present = values[~np.isnan(values)]
-                lo = float(present.min()) if len(present) else 0.0
-                hi = float(present.max()) if len(present) else 1.0
-                can_miss = any(
-                    np.isnan(numeric_values(f[col.name], col.kind)).any() for f in frames
-                )
-                self._scale[col.name] = (lo, (hi - lo) or 1.0, can_miss)
+        self._real = self._prepare(real)
+        self._spaces: dict[tuple[str, ...], distance.DistanceSpace] = {}
+        self._full = self.space()
+        for frame in [self._real, *(self._prepare(f) for f in others)]:
+            self._full.encode(frame)  # registers every category level
+        self._widths = self._full.n_levels()
+
+    def space(self, names: Sequence[str] | None = None) -> distance.DistanceSpace:
+        """The distance space over ``names`` (all encoded columns by default)."""
+        key = tuple(names) if names is not None else tuple(c.name for c in self.columns)
+        if key not in self._spaces:
+            specs = {c.name: c for c in self.columns}
+            self._spaces[key] = distance.DistanceSpace(
+                [specs[name] for name in key], self._real, clip=True
+            )
+        return self._spaces[key]
+
+    def encode(self, frame: pd.DataFrame, names: Sequence[str] | None = None) -> distance.Encoded:
+        """Encode ``frame`` for the engine, over ``names`` (all columns by default)."""
+        return self.space(names).encode(self._prepare(frame))
+
+    def _prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Numbers and dates as floats (dates in days), categories as text or None."""
+        return pd.DataFrame(
+            {
+                c.name: category_values(frame[c.name])
+                if c.kind == "categorical"
+                else numeric_values(frame[c.name], c.kind)
+                for c in self.columns
+            }
+        )
 
     def transform(self, frame: pd.DataFrame, names: Sequence[str] | None = None) -> np.ndarray:
-        """Embed the rows of ``frame`` over ``names`` (all encoded columns by default)."""
-        specs = {c.name: c for c in self.columns}
-        names = list(names) if names is not None else list(specs)
+        """Embed the rows of ``frame``: the L1 distance of two embeddings is their distance.
+
+        A number is ``(x/2, (1-x)/2, 0)`` when present and ``(0, 0, 1/2)`` when missing;
+        a category (or a number of zero range) is a one-hot vector scaled by 1/2 over the
+        levels seen by the constructor (an unseen level is all zeros). Dividing by the
+        number of columns makes the L1 distance the mean.
+        """
+        space = self._full
+        encoded = space.encode(self._prepare(frame))
+        chosen = set(names) if names is not None else {c.name for c in self.columns}
         blocks = []
-        for name in names:
-            col = specs[name]
-            if col.kind == "categorical":
-                levels = self._levels[name]
-                index = {level: i for i, level in enumerate(levels)}
-                codes = [
-                    index.get(v if v is not None else "\0missing", -1)
-                    for v in category_values(frame[name])
-                ]
-                block = np.zeros((len(frame), len(levels)), dtype=np.float32)
-                rows = np.arange(len(frame))
-                codes_arr = np.asarray(codes)
-                known = codes_arr >= 0
-                block[rows[known], codes_arr[known]] = 0.5
+        for column in self.columns:
+            name = column.name
+            if name not in chosen:
+                continue
+            if name in space.numeric:
+                j = space.numeric.index(name)
+                x, miss = encoded.scaled[:, j], encoded.missing[:, j]
+                blocks.append(
+                    np.column_stack([(1 - miss) * x / 2, (1 - miss) * (1 - x) / 2, miss / 2])
+                )
             else:
-                lo, width, can_miss = self._scale[name]
-                x = np.clip((numeric_values(frame[name], col.kind) - lo) / width, 0.0, 1.0)
-                if can_miss:
-                    miss = np.isnan(x)
-                    x = np.where(miss, 0.0, x)
-                    block = np.column_stack(
-                        [
-                            np.where(miss, 0.0, x / 2),
-                            np.where(miss, 0.0, (1 - x) / 2),
-                            np.where(miss, 0.5, 0.0),
-                        ]
-                    ).astype(np.float32)
-                else:
-                    block = x.reshape(-1, 1).astype(np.float32)
-            blocks.append(block)
-        return np.hstack(blocks) / max(len(names), 1)
+                j = space.coded.index(name)
+                block = np.zeros((len(frame), self._widths[j]), dtype=np.float32)
+                known = encoded.codes[:, j] < self._widths[j]
+                block[np.flatnonzero(known), encoded.codes[known, j]] = 0.5
+                blocks.append(block)
+        return np.hstack(blocks).astype(np.float32) / max(len(chosen), 1)
 
-
-def nearest(
-    reference: np.ndarray, queries: np.ndarray, k: int = 1
-) -> tuple[np.ndarray, np.ndarray]:
-    """Distances and indices of the ``k`` nearest reference rows (L1) of each query row."""
-    model = NearestNeighbors(n_neighbors=k, metric="manhattan", algorithm="brute")
-    model.fit(reference)
-    distances, indices = model.kneighbors(queries)
-    return distances, indices
+    def nearest(
+        self,
+        reference: pd.DataFrame,
+        queries: pd.DataFrame,
+        k: int = 1,
+        names: Sequence[str] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact distances and row numbers of each query's ``k`` closest reference rows."""
+        space = self.space(names)
+        return distance.nearest(
+            space, self.encode(queries, names), self.encode(reference, names), k
+        )
 
 
 # ----------------------------------------------------------------------------------------
@@ -586,11 +593,10 @@ def _linkability(
     n = min(len(targets), len(control))
     if n < settings.min_attacks or not aux[0] or not aux[1]:
         return _insufficient("linkability", n, settings, detail)
-    syn_a, syn_b = encoder.transform(synthetic, aux[0]), encoder.transform(synthetic, aux[1])
 
     def links(frame: pd.DataFrame) -> int:
-        _, idx_a = nearest(syn_a, encoder.transform(frame, aux[0]), k)
-        _, idx_b = nearest(syn_b, encoder.transform(frame, aux[1]), k)
+        _, idx_a = encoder.nearest(synthetic, frame, k, aux[0])
+        _, idx_b = encoder.nearest(synthetic, frame, k, aux[1])
         return int((idx_a[:, :, None] == idx_b[:, None, :]).any(axis=(1, 2)).sum())
 
     n_syn = len(synthetic)
@@ -612,9 +618,8 @@ def _attribute_inference(
     base_detail = {"known_columns": list(aux), "targets": len(targets), "control": len(control)}
     if n < settings.min_attacks or not aux or not secrets:
         return [_insufficient("attribute_inference", n, settings, base_detail)]
-    syn_aux = encoder.transform(synthetic, aux)
-    _, guess_t = nearest(syn_aux, encoder.transform(targets, aux))
-    _, guess_c = nearest(syn_aux, encoder.transform(control, aux))
+    _, guess_t = encoder.nearest(synthetic, targets, 1, aux)
+    _, guess_c = encoder.nearest(synthetic, control, 1, aux)
     random_rows = rng.integers(len(synthetic), size=n)
     results, pooled = [], np.zeros(3, dtype=int)
     for secret in secrets:
@@ -687,7 +692,7 @@ def closest_distances(
     encoder: DistanceEncoder, reference: pd.DataFrame, queries: pd.DataFrame
 ) -> np.ndarray:
     """Each query row's distance to its closest reference row (0 means an exact copy)."""
-    distances, _ = nearest(encoder.transform(reference), encoder.transform(queries))
+    distances, _ = encoder.nearest(reference, queries)
     return distances[:, 0]
 
 

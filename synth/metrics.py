@@ -4,7 +4,7 @@ Every metric is an SQL macro in ``sql/`` (one metric per file; the opening comme
 each file gives its inputs, output and definition). This module loads the macros and
 runs them: per column and for the privacy counts as they are; for the 780 pairs of 40
 columns, the same definitions in one numpy pass (tested equal to the macros); and for
-the distances to closest records, an exact pruned nearest-neighbour search (the macro
+the distances to closest records, the exact search of ``synth.distance`` (the macro
 ``dcr`` is the brute-force definition). It writes the results to three tables:
 
 - ``evaluation.column_metrics(run_id, column_name, metric, value, reason)``
@@ -37,6 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from synth import distance
 from synth.errors import DataError
 from synth.schema import ColumnSpec
 
@@ -50,10 +51,6 @@ EVALUATION_SCHEMA = "evaluation"
 REAL_CORRELATION_THRESHOLD = 0.5
 # ... or when Cramer's V of the real contingency table exceeds this (other pairs).
 REAL_ASSOCIATION_THRESHOLD = 0.3
-# Dimensions of the lower-bound projection the nearest-neighbour search indexes.
-PROJECTION_GROUPS = 32
-# Slack, in summed per-column distance, for rounding in the pruning bound.
-_BOUND_SLACK = 1e-6
 
 _TABLES = {
     "column_metrics": (
@@ -85,6 +82,7 @@ class EvaluationSummary:
     n_real: int
     n_synthetic: int
     n_holdout: int
+    dcr_share_balanced: float | None = None  # against as many train rows as holdout rows
 
     def as_line(self) -> str:
         """One log line with the headline numbers, undefined ones shown as 'n/a'."""
@@ -96,6 +94,7 @@ class EvaluationSummary:
             f"run {self.run_id}: shape {fmt(self.shape_score)} (error {fmt(self.shape_error)}), "
             f"trend {fmt(self.trend_score)} (error {fmt(self.trend_error)}), "
             f"DCR share {fmt(self.dcr_share)} (ideal {fmt(self.dcr_share_ideal)}), "
+            f"balanced {fmt(self.dcr_share_balanced)} (ideal 0.5), "
             f"median DCR {fmt(self.median_dcr)}, exact copies {self.exact_copies} "
             f"({fmt(self.exact_copy_rate)}); rows real {self.n_real}, "
             f"synthetic {self.n_synthetic}, holdout {self.n_holdout}"
@@ -162,6 +161,8 @@ def evaluate(
     columns: Sequence[ColumnSpec],
     run_id: str,
     k: int = 10,
+    dcr_rows: int | None = None,
+    seed: int = 0,
 ) -> EvaluationSummary:
     """Compute every metric of a synthetic table and store them under ``run_id``.
 
@@ -177,6 +178,11 @@ def evaluate(
         columns: Specifications of the columns to evaluate (others are ignored).
         run_id: Key of this run in the evaluation tables.
         k: Group size under which a real quasi-identifier group counts as small.
+        dcr_rows: Measure the distances to closest records for a random sample of this
+            many synthetic rows (exact for each sampled row, against every real row)
+            instead of all of them; None measures every row. The sample is stated in
+            ``evaluation.summary`` (``dcr_rows``).
+        seed: Seeds the synthetic sample and the train sample of the balanced DCR share.
 
     Returns:
         The headline numbers.
@@ -201,7 +207,7 @@ def evaluate(
         time.perf_counter() - stage,
     )
     stage = time.perf_counter()
-    privacy = _privacy_metrics(con, real, synthetic, holdout, features, k)
+    privacy = _privacy_metrics(con, real, synthetic, holdout, features, k, dcr_rows, seed)
     log.info("privacy metrics in %.1f s", time.perf_counter() - stage)
 
     summary_rows = _summary_rows(column_rows, pair_rows, features)
@@ -221,6 +227,7 @@ def evaluate(
         trend_error=values["trend_error"],
         dcr_share=values["dcr_share"],
         dcr_share_ideal=values["dcr_share_ideal"],
+        dcr_share_balanced=values["dcr_share_balanced"],
         median_dcr=values["median_dcr"],
         exact_copies=int(values["exact_copies"] or 0),
         exact_copy_rate=values["exact_copy_rate"],
@@ -473,6 +480,8 @@ def _privacy_metrics(
     holdout: str,
     columns: Sequence[ColumnSpec],
     k: int,
+    dcr_rows: int | None,
+    seed: int,
 ) -> list[tuple[str, float | None, str | None]]:
     names = [spec.name for spec in columns]
     quasi = [spec.name for spec in columns if spec.role == "quasi_identifier"]
@@ -488,17 +497,49 @@ def _privacy_metrics(
         rows.append((metric, value, reason))
 
     frames = {name: _fetch_columns(con, name, columns) for name in (real, synthetic, holdout)}
-    to_train = nearest_distances(frames[synthetic], frames[real], columns, n_nearest=2)
-    n_train, n_holdout = len(frames[real]), len(frames[holdout])
-    if len(to_train) == 0 or n_train == 0 or n_holdout == 0:
-        for metric in ("dcr_share", "dcr_share_ideal", "median_dcr", "median_nndr"):
-            rows.append((metric, None, "no rows"))
-        return rows
-    closer = float(
-        np.mean(closer_to_first(frames[synthetic], to_train[:, 0], frames[holdout], columns))
-    )
-    rows.append(("dcr_share", closer, None))
-    rows.append(("dcr_share_ideal", n_train / (n_train + n_holdout), None))
+    rows += _dcr_metrics(frames[synthetic], frames[real], frames[holdout], columns, dcr_rows, seed)
+    return rows
+
+
+def _dcr_metrics(
+    synthetic: pd.DataFrame,
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    columns: Sequence[ColumnSpec],
+    dcr_rows: int | None,
+    seed: int,
+) -> list[tuple[str, float | None, str | None]]:
+    """DCR shares (full and balanced), median DCR and median NNDR of the synthetic rows.
+
+    The balanced share compares each synthetic row with a seeded sample of the larger
+    real split cut to the size of the smaller one, so that its ideal is 0.5; each
+    search is scaled by the range of the table it searches, as SDMetrics does.
+    """
+    names = ("dcr_share", "dcr_share_ideal", "dcr_share_balanced", "median_dcr", "median_nndr")
+    if len(synthetic) == 0 or len(train) == 0 or len(holdout) == 0:
+        return [(metric, None, "no rows") for metric in names]
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[str, float | None, str | None]] = []
+    if dcr_rows is not None and dcr_rows < len(synthetic):
+        keep = np.sort(rng.choice(len(synthetic), size=dcr_rows, replace=False))
+        synthetic = synthetic.iloc[keep].reset_index(drop=True)
+        log.info("DCR measured on a seeded sample of %d synthetic rows", dcr_rows)
+    rows.append(("dcr_rows", float(len(synthetic)), None))
+    started = time.perf_counter()
+    to_train = nearest_distances(synthetic, train, columns, n_nearest=2)
+    closer = closer_to_first(synthetic, to_train[:, 0], holdout, columns)
+    rows.append(("dcr_share", float(np.mean(closer)), None))
+    rows.append(("dcr_share_ideal", len(train) / (len(train) + len(holdout)), None))
+    if len(train) > len(holdout):
+        sample = train.iloc[np.sort(rng.choice(len(train), size=len(holdout), replace=False))]
+        first = nearest_distances(synthetic, sample, columns)[:, 0]
+        balanced = closer_to_first(synthetic, first, holdout, columns)
+    elif len(train) < len(holdout):
+        sample = holdout.iloc[np.sort(rng.choice(len(holdout), size=len(train), replace=False))]
+        balanced = closer_to_first(synthetic, to_train[:, 0], sample, columns)
+    else:
+        balanced = closer
+    rows.append(("dcr_share_balanced", float(np.mean(balanced)), None))
     rows.append(("median_dcr", float(np.median(to_train[:, 0])), None))
     if to_train.shape[1] < 2:
         rows.append(("median_nndr", None, "fewer than two training rows"))
@@ -506,6 +547,11 @@ def _privacy_metrics(
         second = to_train[:, 1]
         ratio = np.divide(to_train[:, 0], second, out=np.ones_like(second), where=second > 0)
         rows.append(("median_nndr", float(np.median(ratio)), None))
+    log.info(
+        "distances to closest records: %d synthetic rows in %.1f s",
+        len(synthetic),
+        time.perf_counter() - started,
+    )
     return rows
 
 
@@ -537,19 +583,12 @@ def nearest_distances(
     The distance is the one of ``sql/dcr.sql``: per column |a - b| / range of the
     reference, capped at 1 (0/1 if the range is 0), 0/1 for categories, missing against
     a value 1 and missing against missing 0; the row distance is the mean over columns.
-
-    The search is exact, with pruning. Each row becomes a vector whose L1 distance is a
-    lower bound of the true summed distance (equal to it when both values are present
-    and inside the reference range); signed sums over groups of its coordinates give an
-    32-dimensional vector whose L1 distance is again a lower bound. A k-d tree on those
-    finds a first guess per row; every reference row whose bound does not exceed the
-    guess is then measured exactly in float64. The search is fast when synthetic rows
-    lie close to some reference row and slows towards brute force when they do not.
+    The search is the exact one of :mod:`synth.distance`.
 
     Args:
         rows: Rows to measure (numbers as float, categories as text, as ``_fetch_columns``).
         reference: Rows to search.
-        columns: The columns (identifiers excluded by the caller).
+        columns: The columns (identifiers are left out).
         n_nearest: How many nearest distances to return per row.
 
     Returns:
@@ -558,19 +597,9 @@ def nearest_distances(
     n_keep = min(n_nearest, len(reference))
     if len(rows) == 0 or n_keep == 0:
         return np.zeros((len(rows), n_keep))
-    search = _Search(rows, reference, columns)
-    first_guess = min(len(reference), max(8, n_keep))
-    _, guess = search.tree.query(search.projected_rows, k=first_guess, p=1)
-    guess = guess.reshape(len(rows), first_guess)
-    row_index = np.repeat(np.arange(len(rows)), first_guess)
-    guessed = search.exact(row_index, guess.ravel()).reshape(len(rows), first_guess)
-    limit = np.sort(guessed, axis=1)[:, n_keep - 1]
-    row_index, ref_index = search.within(limit)
-    distances = search.exact(row_index, ref_index)
-    ordered = np.lexsort((distances, row_index))
-    row_index, distances = row_index[ordered], distances[ordered]
-    starts = np.searchsorted(row_index, np.arange(len(rows)))
-    return np.stack([distances[starts + j] for j in range(n_keep)], axis=1)
+    space = distance.DistanceSpace(columns, scale_from=reference)
+    found, _ = distance.nearest(space, space.encode(rows), space.encode(reference), n_keep)
+    return found
 
 
 def closer_to_first(
@@ -581,130 +610,25 @@ def closer_to_first(
 ) -> np.ndarray:
     """For each row, whether no ``other`` row is as close as ``distance_first``.
 
-    A tie counts as not closer (as SDMetrics' DCROverfittingProtection). Only the other
-    rows within ``distance_first`` are measured, so this costs far less than a full
-    nearest-neighbour search when the rows lie close to the first table.
+    A tie counts as not closer (as SDMetrics' DCROverfittingProtection). Distances to
+    ``other`` are scaled by its own range. Only the rows of ``other`` that may lie within
+    ``distance_first`` are measured exactly, so this costs less than a nearest search.
+
+    Args:
+        rows: Rows to measure.
+        distance_first: Each row's distance to the first table (from
+            :func:`nearest_distances`).
+        other: The second table.
+        columns: The columns (identifiers are left out).
+
+    Returns:
+        Boolean array of length ``len(rows)``.
     """
     if len(other) == 0:
         return np.ones(len(rows), dtype=bool)
-    search = _Search(rows, other, columns)
-    row_index, ref_index = search.within(distance_first)
-    distances = search.exact(row_index, ref_index)
-    beaten = np.zeros(len(rows), dtype=bool)
-    beaten[row_index[distances <= distance_first[row_index]]] = True
-    return ~beaten
-
-
-class _Search:
-    """Exact arrays, lower-bound projections and a k-d tree for one pair of tables."""
-
-    def __init__(
-        self, rows: pd.DataFrame, reference: pd.DataFrame, columns: Sequence[ColumnSpec]
-    ) -> None:
-        from scipy.spatial import cKDTree  # imported here: only this metric needs it
-
-        self.n_columns = len(columns)
-        self.exact_rows, self.exact_ref, embed_rows, embed_ref = _encode(rows, reference, columns)
-        # Each embedding coordinate goes, with a random sign, into one of the groups.
-        rng = np.random.default_rng(0)
-        groups = min(PROJECTION_GROUPS, embed_rows.shape[1])
-        weights = np.zeros((embed_rows.shape[1], groups))
-        weights[np.arange(embed_rows.shape[1]), rng.integers(0, groups, embed_rows.shape[1])] = (
-            rng.choice([-1.0, 1.0], embed_rows.shape[1])
-        )
-        self.projected_rows = embed_rows @ weights
-        self.tree = cKDTree(embed_ref @ weights)
-
-    def within(self, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pairs (row, reference row) whose bound does not exceed each row's limit."""
-        radius = limit * self.n_columns + _BOUND_SLACK
-        found = self.tree.query_ball_point(self.projected_rows, r=radius, p=1)
-        lengths = np.fromiter((len(hits) for hits in found), dtype=np.int64, count=len(found))
-        row_index = np.repeat(np.arange(len(found)), lengths)
-        ref_index = (
-            np.concatenate([np.asarray(hits, dtype=np.int64) for hits in found])
-            if lengths.sum()
-            else np.zeros(0, dtype=np.int64)
-        )
-        return row_index, ref_index
-
-    def exact(self, row_index: np.ndarray, ref_index: np.ndarray) -> np.ndarray:
-        """True row distances (float64) of the given (row, reference row) pairs."""
-        return _exact(self.exact_rows, self.exact_ref, row_index, ref_index, self.n_columns)
-
-
-def _encode(
-    rows: pd.DataFrame, reference: pd.DataFrame, columns: Sequence[ColumnSpec]
-) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray]:
-    """Exact per-column arrays, and the lower-bound embedding of both tables."""
-    exact_rows: list[np.ndarray] = []
-    exact_ref: list[np.ndarray] = []
-    embed_rows: list[np.ndarray] = []
-    embed_ref: list[np.ndarray] = []
-    for spec in columns:
-        if _numeric_kind(spec):
-            a = rows[spec.name].to_numpy(dtype="float64", na_value=np.nan)
-            b = reference[spec.name].to_numpy(dtype="float64", na_value=np.nan)
-            observed = b[~np.isnan(b)]
-            lo, hi = (observed.min(), observed.max()) if len(observed) else (0.0, 0.0)
-            scale = hi - lo
-            exact_rows.append(np.stack([a, np.full_like(a, scale)]))
-            exact_ref.append(b)
-            if scale > 0:
-                for values, out in ((a, embed_rows), (b, embed_ref)):
-                    scaled = (np.clip(values, lo, hi) - lo) / scale
-                    missing = np.isnan(scaled)
-                    out.append(np.where(missing, 0.5, scaled))
-                    out.append(missing * 0.5)
-        else:
-            codes, levels = pd.factorize(
-                pd.concat([rows[spec.name], reference[spec.name]], ignore_index=True),
-                use_na_sentinel=False,
-            )
-            a, b = codes[: len(rows)], codes[len(rows) :]
-            exact_rows.append(a)
-            exact_ref.append(b)
-            buckets = len(levels) if len(levels) <= 16 else 16
-            for values, out in ((a, embed_rows), (b, embed_ref)):
-                if buckets <= 2:
-                    out.append((values % 2).astype("float64"))
-                else:
-                    hashed = values % buckets
-                    out.extend(0.5 * (hashed == level) for level in range(buckets))
-    width = max(len(embed_rows), 1)
-    rows_matrix = np.zeros((len(rows), width))
-    ref_matrix = np.zeros((len(reference), width))
-    for j, (x, y) in enumerate(zip(embed_rows, embed_ref, strict=True)):
-        rows_matrix[:, j] = x
-        ref_matrix[:, j] = y
-    return exact_rows, exact_ref, rows_matrix, ref_matrix
-
-
-def _exact(
-    exact_rows: list[np.ndarray],
-    exact_ref: list[np.ndarray],
-    row_index: np.ndarray,
-    ref_index: np.ndarray,
-    n_columns: int,
-) -> np.ndarray:
-    """True row distances (float64) of the given (row, reference row) pairs."""
-    total = np.zeros(len(row_index))
-    for a, b in zip(exact_rows, exact_ref, strict=True):
-        if a.ndim == 2:
-            x, scale = a[0][row_index], a[1][row_index]
-            y = b[ref_index]
-            x_missing, y_missing = np.isnan(x), np.isnan(y)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                if scale.size and scale[0] > 0:
-                    term = np.minimum(np.abs(x - y) / scale, 1.0)
-                else:
-                    term = (x != y).astype("float64")
-            term = np.where(x_missing | y_missing, 1.0, term)
-            term = np.where(x_missing & y_missing, 0.0, term)
-        else:
-            term = (a[row_index] != b[ref_index]).astype("float64")
-        total += term
-    return total / n_columns
+    space = distance.DistanceSpace(columns, scale_from=other)
+    limit = np.asarray(distance_first, dtype=np.float64)
+    return ~distance.within(space, space.encode(rows), space.encode(other), limit)
 
 
 def _store(

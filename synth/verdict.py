@@ -8,7 +8,7 @@ evidence is missing is recorded with ``passed`` empty (not measured).
 
 Thresholds, with their defaults:
 
-- ``privacy.dcr_share_tolerance`` (0.05): the DCR share lies within its ideal +/- this;
+- ``privacy.dcr_share_tolerance`` (0.05): the balanced DCR share lies within 0.5 +/- this;
 - ``privacy.max_exact_copies`` (0): synthetic rows that copy a training row;
 - ``privacy.max_membership_auc`` (0.6): membership-inference AUC, point value, below this;
 - ``privacy.max_attack_risk`` (0.1): upper interval bound of each anonymeter risk
@@ -63,6 +63,8 @@ CHECKED_ATTACKS = (
 # Names of the rows of evaluation.summary that the checks read.
 SUMMARY_DCR_SHARE = "dcr_share"
 SUMMARY_DCR_IDEAL = "dcr_share_ideal"
+# Against an equal-size sample of the train split, so that the ideal share is 0.5.
+SUMMARY_DCR_BALANCED = "dcr_share_balanced"
 SUMMARY_EXACT_COPIES = "exact_copies"
 SUMMARY_SHAPE = "shape_score"
 SUMMARY_TREND = "trend_score"
@@ -174,7 +176,12 @@ def judge(
 def _privacy_summary_checks(
     summary: Mapping[str, float | None], thresholds: Thresholds
 ) -> list[Check]:
-    share, ideal = _number(summary.get(SUMMARY_DCR_SHARE)), _number(summary.get(SUMMARY_DCR_IDEAL))
+    # The balanced share (train cut to the holdout's size, ideal 0.5) is judged when it
+    # was measured; the full-train share against its own ideal otherwise.
+    share, ideal = _number(summary.get(SUMMARY_DCR_BALANCED)), 0.5
+    if share is None:
+        share = _number(summary.get(SUMMARY_DCR_SHARE))
+        ideal = _number(summary.get(SUMMARY_DCR_IDEAL))
     tol = thresholds.dcr_share_tolerance
     if share is None or ideal is None:
         dcr = Check(

@@ -403,3 +403,51 @@ def test_pair_fast_path_agrees_with_the_pair_macros(con):
             assert fast[key][0] is None, key
         else:
             assert fast[key][0] == pytest.approx(value, abs=1e-12), key
+
+
+def test_dcr_share_balanced_is_near_half_when_train_is_larger(con):
+    # Setup: train four times the holdout, all three drawn from one population.
+    rng = np.random.default_rng(21)
+
+    def draw(n: int) -> pd.DataFrame:
+        return pd.DataFrame({"x": rng.normal(0, 1, n), "y": rng.normal(0, 1, n)})
+
+    _frame_table(con, "train", draw(2000))
+    _frame_table(con, "holdout", draw(500))
+    _frame_table(con, "syn", draw(1500))
+    specs = [ColumnSpec("x", "numeric"), ColumnSpec("y", "numeric")]
+
+    # Run
+    summary = metrics.evaluate(
+        con, real="train", synthetic="syn", holdout="holdout", columns=specs, run_id="b"
+    )
+    stored = dict(
+        con.execute("select metric, value from evaluation.summary where run_id = 'b'").fetchall()
+    )
+
+    # Assert: the full share sits above its ideal 0.8 (the smaller holdout has the
+    # narrower range, so its distances grow); the balanced one sits near 0.5.
+    assert summary.dcr_share_ideal == pytest.approx(0.8)
+    assert summary.dcr_share > 0.75
+    assert summary.dcr_share_balanced == pytest.approx(0.5, abs=0.05)
+    assert stored["dcr_share_balanced"] == summary.dcr_share_balanced
+    assert stored["dcr_rows"] == 1500
+
+
+def test_dcr_rows_measures_a_seeded_sample(con):
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"x": rng.normal(0, 1, 400)})
+    for name in ("t", "h", "s"):
+        _frame_table(con, name, frame.sample(frac=1.0, random_state=len(name)))
+    specs = [ColumnSpec("x", "numeric")]
+    first = metrics.evaluate(
+        con, real="t", synthetic="s", holdout="h", columns=specs, run_id="a", dcr_rows=100
+    )
+    again = metrics.evaluate(
+        con, real="t", synthetic="s", holdout="h", columns=specs, run_id="a", dcr_rows=100
+    )
+    rows = con.execute(
+        "select value from evaluation.summary where run_id = 'a' and metric = 'dcr_rows'"
+    ).fetchone()
+    assert rows[0] == 100
+    assert first.median_dcr == again.median_dcr
