@@ -35,7 +35,8 @@ test: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint sql
+	$(BIN)/sqlfluff lint sql --templater raw --dialect duckdb
+	SYNTH_DATABASE=:memory: $(BIN)/sqlfluff lint models
 
 benchmark: install-dev
 	$(BIN)/python benchmarks/bench_generator.py

@@ -19,17 +19,22 @@ What the guard does with a table of counts, in order:
    linear programming over everything still shown (non-negative counts, every row and
    column sum); while any hidden count is pinned to one value, more counts are hidden.
 4. **Differencing.** The guard remembers every count it released for a scope (one
-   dataset table). Together with the new counts it derives what an attacker can: the
-   difference of two nested cohorts, the sum of two disjoint cohorts that differ in one
-   column, and so on to a fixed point. A derived group of 1..k-1 people means the newest
-   count involved is withheld, and steps 3-4 repeat.
+   dataset table), indexed by the columns each cohort constrains and packed into bit
+   masks, and the *families* of disjoint counts each table formed (its lines, margins
+   and body). With the new counts it derives what an attacker can: the difference of two
+   nested cohorts; a cohort minus disjoint released cohorts inside it; a cohort minus the
+   members of a family inside it; a family's cells that cover a new cohort minus that
+   cohort (a cohort inside the union of earlier cells); and, one step further, the
+   difference of two nested cohorts used as a piece of the above. A derived group of
+   1..k-1 people means the smallest new count involved is withheld, and steps 3-4 repeat.
+
+Levels are tried finest first and the first acceptable one is taken; a level whose counts
+under k alone hide too many people is skipped without its linear programs.
 
 What it does not do: noise (answers are exact and repeatable, so averaging attacks gain
-nothing), and general linear auditing over arbitrary unions of cohorts. Derivations use
-nesting: a cohort minus one released cohort inside it, or minus the largest disjoint
-released cohorts inside it. That covers trackers that shift a range bound, drop a filter
-or sum neighbouring cells up to a released total; a new cohort that sits inside the union
-of earlier cells, where that union was never released as a total, is not compared.
+nothing), and general linear auditing over every combination of earlier answers: the
+derivations above are the ones checked, and tests/attacks/ audits them with an
+independent linear program.
 
 Example:
     >>> guard = Guard(k=10)
@@ -48,7 +53,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -324,14 +329,32 @@ class GuardedTable:
 
 
 class ReleaseLog(Protocol):
-    """Where the guard remembers released counts, per scope (one dataset table)."""
+    """Where the guard remembers released counts, per scope (one dataset table).
+
+    Besides single counts it keeps *families*: sets of released counts that come from one
+    table and are pairwise disjoint (the cells of a row, the row totals, the body). An
+    attacker can add up a family, so the guard checks new cohorts against those sums.
+    """
 
     def load(self, scope: str) -> list[tuple[Cohort, int]]:
-        """Every (cohort, count) released in ``scope``."""
+        """Every (cohort, count) released in ``scope``, oldest first."""
         ...
 
-    def append(self, scope: str, released: Sequence[tuple[Cohort, int]]) -> None:
-        """Remember newly released counts."""
+    def load_families(self, scope: str) -> list[list[Cohort]]:
+        """Every family of disjoint released cohorts in ``scope``."""
+        ...
+
+    def size(self, scope: str) -> int:
+        """How many distinct counts ``scope`` remembers (cheap; tells when to reload)."""
+        ...
+
+    def append(
+        self,
+        scope: str,
+        released: Sequence[tuple[Cohort, int]],
+        families: Sequence[Sequence[Cohort]] = (),
+    ) -> None:
+        """Remember newly released counts and the families they form."""
         ...
 
 
@@ -340,21 +363,39 @@ class MemoryLog:
 
     def __init__(self) -> None:
         self._by_scope: dict[str, dict[Cohort, int]] = {}
+        self._families: dict[str, list[list[Cohort]]] = {}
 
     def load(self, scope: str) -> list[tuple[Cohort, int]]:
-        """Every (cohort, count) released in ``scope``."""
+        """Every (cohort, count) released in ``scope``, oldest first."""
         return list(self._by_scope.get(scope, {}).items())
 
-    def append(self, scope: str, released: Sequence[tuple[Cohort, int]]) -> None:
-        """Remember newly released counts."""
-        self._by_scope.setdefault(scope, {}).update(released)
+    def load_families(self, scope: str) -> list[list[Cohort]]:
+        """Every family of disjoint released cohorts in ``scope``."""
+        return [list(f) for f in self._families.get(scope, [])]
+
+    def size(self, scope: str) -> int:
+        """How many distinct counts ``scope`` remembers."""
+        return len(self._by_scope.get(scope, {}))
+
+    def append(
+        self,
+        scope: str,
+        released: Sequence[tuple[Cohort, int]],
+        families: Sequence[Sequence[Cohort]] = (),
+    ) -> None:
+        """Remember newly released counts and the families they form."""
+        known = self._by_scope.setdefault(scope, {})
+        for cohort, n in released:
+            known.setdefault(cohort, n)
+        self._families.setdefault(scope, []).extend(list(f) for f in families)
 
 
 class DuckDBLog:
     """A release log in a small DuckDB file of its own (the warehouse stays read-only).
 
     Table ``released(scope, cohort, n, released_at)`` holds one row per distinct released
-    count; it holds no person-level data, only counts of ``k`` or more.
+    count, and ``released_families(scope, members, released_at)`` the families (a JSON
+    list of cohorts). Neither holds person-level data, only counts of ``k`` or more.
 
     Args:
         path: The audit database, for example ``runs/nafld/audit.duckdb``.
@@ -373,38 +414,223 @@ class DuckDBLog:
                 " released_at timestamp default current_timestamp,"
                 " primary key (scope, cohort))"
             )
+            con.execute(
+                "create table if not exists released_families ("
+                " scope varchar not null, members varchar not null,"
+                " released_at timestamp default current_timestamp)"
+            )
 
     def _connect(self):
         return self._duckdb.connect(str(self.path))
 
     def load(self, scope: str) -> list[tuple[Cohort, int]]:
-        """Every (cohort, count) released in ``scope``."""
+        """Every (cohort, count) released in ``scope``, oldest first."""
         with self._connect() as con:
             rows = con.execute(
-                "select cohort, n from released where scope = ? order by released_at", [scope]
+                "select cohort, n from released where scope = ? order by released_at, rowid",
+                [scope],
             ).fetchall()
         return [(Cohort.from_json(text), int(n)) for text, n in rows]
 
-    def append(self, scope: str, released: Sequence[tuple[Cohort, int]]) -> None:
-        """Remember newly released counts."""
-        if not released:
+    def load_families(self, scope: str) -> list[list[Cohort]]:
+        """Every family of disjoint released cohorts in ``scope``."""
+        with self._connect() as con:
+            rows = con.execute(
+                "select members from released_families where scope = ? order by rowid", [scope]
+            ).fetchall()
+        return [[Cohort.from_json(text) for text in json.loads(members)] for (members,) in rows]
+
+    def size(self, scope: str) -> int:
+        """How many distinct counts ``scope`` remembers."""
+        with self._connect() as con:
+            return int(
+                con.execute("select count(*) from released where scope = ?", [scope]).fetchone()[0]
+            )
+
+    def append(
+        self,
+        scope: str,
+        released: Sequence[tuple[Cohort, int]],
+        families: Sequence[Sequence[Cohort]] = (),
+    ) -> None:
+        """Remember newly released counts and the families they form."""
+        if not released and not families:
             return
         with self._connect() as con:
-            con.executemany(
-                "insert into released (scope, cohort, n) values (?, ?, ?) on conflict do nothing",
-                [[scope, c.to_json(), int(n)] for c, n in released],
-            )
+            if released:
+                con.executemany(
+                    "insert into released (scope, cohort, n) values (?, ?, ?)"
+                    " on conflict do nothing",
+                    [[scope, c.to_json(), int(n)] for c, n in released],
+                )
+            if families:
+                con.executemany(
+                    "insert into released_families (scope, members) values (?, ?)",
+                    [[scope, json.dumps([c.to_json() for c in f])] for f in families],
+                )
+
+
+# ---------------------------------------------------------------------------------------
+# The memory's index: cohorts packed into bit masks
+
+
+class _Box:
+    """A cohort packed for fast tests: per column a bit mask of values and a complement flag."""
+
+    __slots__ = ("cols", "empty", "parts")
+
+    def __init__(self, parts: dict[str, tuple[int, bool]], empty: bool) -> None:
+        self.parts = parts
+        self.cols = frozenset(parts)
+        self.empty = empty
+
+
+class _Packer:
+    """Numbers the values of each column, so that a value set becomes an integer mask."""
+
+    def __init__(self) -> None:
+        self._bits: dict[str, dict[tuple[type, Hashable], int]] = {}
+
+    def pack(self, cohort: Cohort) -> _Box:
+        parts = {}
+        for column, values in cohort.items:
+            table = self._bits.setdefault(column, {})
+            mask = 0
+            for v in values.values:
+                key = (type(v), v)  # True and 1 are different values
+                bit = table.get(key)
+                if bit is None:
+                    bit = table[key] = len(table)
+                mask |= 1 << bit
+            parts[column] = (mask, values.complement)
+        return _Box(parts, cohort.is_empty())
+
+
+def _sub(a: _Box, b: _Box) -> bool:
+    """True when box ``a`` lies inside box ``b``."""
+    if a.empty:
+        return True
+    if b.empty or not b.cols <= a.cols:
+        return False
+    ap = a.parts
+    for column, (mb, cb) in b.parts.items():
+        ma, ca = ap[column]
+        if ca:
+            if not cb or mb & ~ma:
+                return False
+        elif (ma & mb) if cb else (ma & ~mb):
+            return False
+    return True
+
+
+def _disjoint(a: _Box, b: _Box) -> bool:
+    """True when no person can be in both boxes."""
+    if a.empty or b.empty:
+        return True
+    bp = b.parts
+    for column, (ma, ca) in a.parts.items():
+        other = bp.get(column)
+        if other is None:
+            continue
+        mb, cb = other
+        if not ca and not cb:
+            if not ma & mb:
+                return True
+        elif not ca:
+            if not ma & ~mb:
+                return True
+        elif not cb and not mb & ~ma:
+            return True
+    return False
+
+
+@dataclass(eq=False)
+class _Fact:
+    cohort: Cohort
+    box: _Box
+    count: int
+    sources: frozenset[int]  # indices of new counts this fact depends on (empty: history)
+    top: list[_Fact] = field(default_factory=list)  # largest remembered cohorts inside
+    families: list[_Family] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class _Family:
+    members: list[_Fact]
+    axis: str | None  # the one column the members differ in, or None
+    envelope: _Box | None  # the union of the members when they differ in one column
+
+
+def _family(members: list[_Fact], packer: _Packer) -> _Family:
+    axis: str | None = None
+    first = members[0].cohort
+    differing = {c for m in members[1:] for c in first.differing(m.cohort)}
+    if len(differing) == 1:
+        axis = next(iter(differing))
+        union = ValueSet.of()
+        for m in members:
+            union = union | m.cohort.get(axis)
+        return _Family(members, axis, packer.pack(first.replace(axis, union)))
+    return _Family(members, None, None)
+
+
+class _Memory:
+    """Everything released in one scope, indexed by the set of constrained columns."""
+
+    def __init__(self) -> None:
+        self.packer = _Packer()
+        self.facts: dict[Cohort, _Fact] = {}
+        self.buckets: dict[frozenset[str], list[_Fact]] = {}
+        self.family_buckets: dict[frozenset[str], list[_Family]] = {}
+        self.size = 0
+
+    def containers(self, box: _Box, extra: Sequence[_Fact] = ()) -> list[_Fact]:
+        return [
+            z
+            for key, members in self.buckets.items()
+            if key <= box.cols
+            for z in members
+            if _sub(box, z.box)
+        ] + [z for z in extra if z.box is not box and _sub(box, z.box)]
+
+    def inside(self, box: _Box, extra: Sequence[_Fact] = ()) -> list[_Fact]:
+        return [
+            z
+            for key, members in self.buckets.items()
+            if key >= box.cols
+            for z in members
+            if _sub(z.box, box)
+        ] + [z for z in extra if z.box is not box and _sub(z.box, box)]
+
+    def add(self, cohort: Cohort, count: int) -> _Fact:
+        old = self.facts.get(cohort)
+        if old is not None:
+            return old
+        fact = _Fact(cohort, self.packer.pack(cohort), count, frozenset())
+        for x in self.containers(fact.box):
+            if not any(_sub(fact.box, t.box) for t in x.top):
+                x.top = [t for t in x.top if not _sub(t.box, fact.box)]
+                x.top.append(fact)
+        for z in sorted(self.inside(fact.box), key=lambda f: -f.count):
+            if not any(_sub(z.box, t.box) for t in fact.top):
+                fact.top.append(z)
+        self.facts[cohort] = fact
+        self.buckets.setdefault(fact.box.cols, []).append(fact)
+        return fact
+
+    def add_family(self, cohorts: Sequence[Cohort]) -> None:
+        members = [self.facts[c] for c in dict.fromkeys(cohorts) if c in self.facts]
+        if len(members) < 2:
+            return
+        family = _family(members, self.packer)
+        for m in members:
+            m.families.append(family)
+        if family.envelope is not None:
+            self.family_buckets.setdefault(family.envelope.cols, []).append(family)
 
 
 # ---------------------------------------------------------------------------------------
 # The guard
-
-
-@dataclass
-class _Fact:
-    cohort: Cohort
-    count: int
-    sources: frozenset[int]  # indices of new counts this fact depends on
 
 
 class Guard:
@@ -434,6 +660,8 @@ class Guard:
         self.log = log if log is not None else MemoryLog()
         self.scope = scope
         self._lock = threading.Lock()
+        self._memory = _Memory()
+        self._memory.size = -1  # not loaded yet
 
     # -- public entry points ------------------------------------------------------------
 
@@ -454,22 +682,36 @@ class Guard:
         if count < self.k:
             raise QueryRefused(f"This count is withheld: it is under the limit of {self.k} people.")
         with self._lock:
-            history = self.log.load(self.scope)
-            if self._conflicts(history, [(cohort, count)]):
+            self._sync()
+            if self._conflicts([(cohort, count)], []):
                 log.info("refused one count in %s: differencing with earlier answers", self.scope)
                 raise QueryRefused(
                     "This count is withheld: together with counts released before, it would "
                     f"reveal a group of fewer than {self.k} people."
                 )
-            self.log.append(self.scope, [(cohort, count)])
+            self._commit([(cohort, count)], [])
         return count
 
-    def release_table(self, levels: Sequence[CountTable]) -> GuardedTable:
+    def release_table(
+        self,
+        levels: Sequence[CountTable],
+        fallbacks: Sequence[
+            tuple[str, Sequence[CountTable] | Callable[[], Sequence[CountTable]]]
+        ] = (),
+    ) -> GuardedTable:
         """Release a table of counts at the best level of detail the guard allows.
 
+        Levels are tried finest first; the first that shows its grand total and hides at
+        most ``HIDDEN_SHARE`` of the people is taken. When none is, each fallback (a wider
+        question, for example the same cohort without its least important filter) is tried
+        the same way, and failing all, the level of ``levels`` hiding the fewest people.
+
         Args:
-            levels: The same question from finest to coarsest (for example 10-year,
-                20-year and all-age bands). One level is fine.
+            levels: The same question from finest to coarsest (for example 5-, 10- and
+                20-year bands and all ages). One level is fine.
+            fallbacks: ``(note, levels)`` pairs, each a wider question; ``note`` tells the
+                user what was changed when that question is answered instead. ``levels``
+                may be a function returning them, called only when needed.
 
         Returns:
             The released table; hidden counts are ``None`` and ``notes`` says why.
@@ -477,19 +719,38 @@ class Guard:
         if not levels:
             raise ValueError("release_table needs at least one table")
         with self._lock:
-            history = self.log.load(self.scope)
-            options = [(t, self._protect(t, history)) for t in levels]
-            chosen = self._choose(options)
-            table, (grid, hidden, reasons) = options[chosen]
-            released = [
-                (table.box(i, j), grid[i][j])
+            self._sync()
+            tried: list[tuple[int, int, CountTable, tuple]] = []
+            chosen = None
+            for option, tables in enumerate([levels, *(t for _, t in fallbacks)]):
+                if callable(tables):  # a wider question is only counted when it is needed
+                    tables = tables()
+                for n, table in enumerate(tables):
+                    if n < len(tables) - 1 and self._hopeless(table):
+                        continue  # suppression alone already hides too many: skip the LPs
+                    result = self._protect(table)
+                    tried.append((option, n, table, result))
+                    if self._acceptable(table, result):
+                        chosen = tried[-1]
+                        break
+                if chosen is not None:
+                    break
+            if chosen is None:
+                primary = [t for t in tried if t[0] == 0]
+                chosen = min(primary, key=lambda t: (self._people_hidden(t[2], t[3]), t[1]))
+            option, n, table, (grid, hidden, reasons, families) = chosen
+            shown = [
+                (i, j)
                 for i in range(len(grid))
                 for j in range(len(grid[0]))
                 if (i, j) not in hidden
             ]
-            self.log.append(self.scope, released)
+            released = [(table.box(i, j), grid[i][j]) for i, j in shown]
+            self._commit(released, [[released[x][0] for x in f] for f in families])
         out = self._to_guarded(table, grid, hidden)
-        out.notes = self._notes(levels, chosen, reasons, out)
+        out.notes = self._notes(levels, table, reasons, out)
+        if option > 0:
+            out.notes.insert(0, fallbacks[option - 1][0])
         log.info(
             "released %s table in %s: %d of %d counts hidden",
             table.level or "a",
@@ -499,11 +760,39 @@ class Guard:
         )
         return out
 
+    # -- memory ---------------------------------------------------------------------------
+
+    def _sync(self) -> None:
+        """Reload the memory when the log holds counts this guard has not seen."""
+        size = self.log.size(self.scope)
+        if size == self._memory.size:
+            return
+        memory = _Memory()
+        for cohort, n in self.log.load(self.scope):
+            memory.add(cohort, n)
+        for family in self.log.load_families(self.scope):
+            memory.add_family(family)
+        memory.size = size
+        self._memory = memory
+        log.info("loaded %d remembered counts for %s", size, self.scope)
+
+    def _commit(
+        self, released: Sequence[tuple[Cohort, int]], families: Sequence[Sequence[Cohort]]
+    ) -> None:
+        memory = self._memory
+        fresh = {c for c, _ in released if c not in memory.facts}
+        self.log.append(self.scope, released, families)
+        for cohort, n in released:
+            memory.add(cohort, n)
+        for family in families:
+            memory.add_family(family)
+        memory.size += len(fresh)
+        if self.log.size(self.scope) != memory.size:  # someone else wrote too: reload next time
+            memory.size = -1
+
     # -- the steps ------------------------------------------------------------------------
 
-    def _protect(
-        self, table: CountTable, history: list[tuple[Cohort, int]]
-    ) -> tuple[list[list[int]], set[tuple[int, int]], set[str]]:
+    def _protect(self, table: CountTable) -> tuple:
         grid = table.grid()
         cells = [(i, j) for i in range(len(grid)) for j in range(len(grid[0]))]
         hidden = {e for e in cells if grid[e[0]][e[1]] < self.k}
@@ -519,69 +808,183 @@ class Guard:
                 continue
             shown = [e for e in cells if e not in hidden]
             new = [(table.box(*e), grid[e[0]][e[1]]) for e in shown]
-            bad = self._conflicts(history, new)
+            families = _table_families(len(table.rows), len(table.cols), shown)
+            bad = self._conflicts(new, families)
             if not bad:
-                return grid, hidden, reasons
+                return grid, hidden, reasons, families
             worst = min(bad, key=lambda n: (grid[shown[n][0]][shown[n][1]], shown[n]))
             hidden.add(shown[worst])
             reasons.add("differencing")
 
-    def _choose(self, options: list[tuple[CountTable, tuple]]) -> int:
-        """The finest level hiding at most a small share of people, else the one hiding fewest."""
+    def _hopeless(self, table: CountTable) -> bool:
+        """True when counts under k alone hide more than the share a level may hide."""
+        cells = [n for row in table.counts for n in row]
+        total = sum(cells)
+        return total < self.k or sum(n for n in cells if n < self.k) > HIDDEN_SHARE * total
 
-        def people_hidden(n: int) -> int:
-            table, (grid, hidden, _) = options[n]
-            return sum(grid[i][j] for i, j in hidden if i < len(table.rows) and j < len(table.cols))
+    def _people_hidden(self, table: CountTable, result: tuple) -> int:
+        grid, hidden = result[0], result[1]
+        return sum(grid[i][j] for i, j in hidden if i < len(table.rows) and j < len(table.cols))
 
-        for n, (table, (grid, hidden, _)) in enumerate(options):
-            total = grid[len(table.rows)][len(table.cols)]
-            released_total = (len(table.rows), len(table.cols)) not in hidden
-            if released_total and people_hidden(n) <= HIDDEN_SHARE * total:
-                return n
-        return min(range(len(options)), key=lambda n: (people_hidden(n), n))
+    def _acceptable(self, table: CountTable, result: tuple) -> bool:
+        grid, hidden = result[0], result[1]
+        total = grid[len(table.rows)][len(table.cols)]
+        released_total = (len(table.rows), len(table.cols)) not in hidden
+        return released_total and self._people_hidden(table, result) <= HIDDEN_SHARE * total
 
     def _conflicts(
-        self, history: list[tuple[Cohort, int]], new: list[tuple[Cohort, int]]
+        self, new: list[tuple[Cohort, int]], families: Sequence[Sequence[int]]
     ) -> set[int]:
         """Indices of new counts that help derive a group of 1..k-1 people.
 
-        For every cohort X released (or about to be) that holds a new count, an attacker
-        can subtract from X any released cohort inside it, or a set of disjoint released
-        cohorts inside it. Each such remainder must be 0 or at least k.
+        What an attacker can work out from the remembered counts and the new ones, each of
+        which must be 0 or at least k:
+
+        - nesting: ``x - y`` for every released ``y`` inside a released ``x``;
+        - packing: ``x`` minus released cohorts inside it that are pairwise disjoint
+          (largest first, the new ones first);
+        - families: ``x`` minus the members of a released family that lie inside ``x``,
+          and the sum of a family's members that cover ``x`` minus ``x`` (a cohort inside
+          the union of earlier cells, where that union was never released as a total).
+
+        Only derivations that involve at least one new count are computed, and candidates
+        come from the index (a cohort can only lie inside one that constrains fewer
+        columns), so a check compares against candidates only.
         """
-        known: dict[Cohort, _Fact] = {c: _Fact(c, n, frozenset()) for c, n in history}
+        k = self.k
+        memory = self._memory
+
+        def small(d: int) -> bool:
+            return 0 < d < k
+
         bad: set[int] = set()
         fresh: list[_Fact] = []
+        local: dict[Cohort, _Fact] = {}
+        of_index: dict[int, _Fact] = {}
         for idx, (cohort, n) in enumerate(new):
-            old = known.get(cohort)
-            if old is None:
-                known[cohort] = _Fact(cohort, n, frozenset({idx}))
-                fresh.append(known[cohort])
-            elif 0 < abs(old.count - n) < self.k:
-                bad.add(idx)
-        facts = list(known.values())
-        targets = {id(f): f for f in fresh}
-        for f in facts:
-            if not f.sources and any(g.cohort.issubset(f.cohort) for g in fresh):
-                targets[id(f)] = f
-        for x in targets.values():
-            inside = [y for y in facts if y is not x and y.cohort.issubset(x.cohort)]
-            for y in inside:
-                if 0 < x.count - y.count < self.k:
+            old = memory.facts.get(cohort) or local.get(cohort)
+            if old is not None:
+                if old.count != n:
+                    if small(abs(old.count - n)):
+                        bad |= old.sources | {idx}
+                elif old.sources:
+                    old.sources = old.sources | {idx}
+                of_index[idx] = old
+                continue
+            fact = _Fact(cohort, memory.packer.pack(cohort), n, frozenset({idx}))
+            local[cohort] = fact
+            fresh.append(fact)
+            of_index[idx] = fact
+
+        new_families = []
+        for members in families:
+            facts = list({id(of_index[i]): of_index[i] for i in members}.values())
+            if len(facts) >= 2:
+                new_families.append(_family(facts, memory.packer))
+
+        containers: dict[int, list[_Fact]] = {}
+        insides: dict[int, list[_Fact]] = {}
+        for y in fresh:
+            inside = memory.inside(y.box, fresh)
+            above = memory.containers(y.box, fresh)
+            containers[id(y)] = above
+            insides[id(y)] = inside
+            for z in inside:
+                if small(y.count - z.count):
+                    bad |= y.sources | z.sources
+            for x in above:
+                if small(x.count - y.count):
                     bad |= x.sources | y.sources
-            top = [
-                y
-                for y in inside
-                if not any(z is not y and y.cohort.issubset(z.cohort) for z in inside)
-            ]
+            # packing inside a new cohort, largest first
             chosen: list[_Fact] = []
-            for y in sorted(top, key=lambda f: -f.count):
-                if all(y.cohort.disjoint(z.cohort) for z in chosen):
-                    chosen.append(y)
-            rest = x.count - sum(y.count for y in chosen)
-            if len(chosen) > 1 and 0 < rest < self.k:
-                bad |= x.sources.union(*(y.sources for y in chosen))
+            for z in sorted(inside, key=lambda f: -f.count):
+                if all(_disjoint(z.box, c.box) for c in chosen):
+                    chosen.append(z)
+                    if len(chosen) > 1 and small(y.count - sum(c.count for c in chosen)):
+                        bad |= y.sources.union(*(c.sources for c in chosen))
+            # families with members inside the new cohort
+            seen_families = {id(f): f for z in inside for f in z.families}
+            for family in seen_families.values():
+                within = [m for m in family.members if _sub(m.box, y.box)]
+                if len(within) > 1 and small(y.count - sum(m.count for m in within)):
+                    bad |= y.sources.union(*(m.sources for m in within))
+            # the new cohort inside the union of a remembered family's cells
+            for key, group in memory.family_buckets.items():
+                if key <= y.box.cols:
+                    for family in group:
+                        bad |= self._cover_conflict(y, family)
+
+        # second order: the difference of two nested cohorts that differ in one column is
+        # itself a cohort the attacker knows; compare it with the new cohorts
+        derived = []
+        for y in fresh:
+            for other in (*containers[id(y)], *insides[id(y)]):
+                big, part = (other, y) if other in containers[id(y)] else (y, other)
+                d = _difference(big, part, memory.packer)
+                if d is not None and d.count >= k:
+                    derived.append(d)
+        for d in derived:
+            for t in fresh:
+                if t.box is d.box:
+                    continue
+                outer = _sub(d.box, t.box) and small(t.count - d.count)
+                if outer or (_sub(t.box, d.box) and small(d.count - t.count)):
+                    bad |= t.sources | d.sources
+        for t in fresh:
+            pieces = [d for d in derived if _sub(d.box, t.box) and d.box is not t.box]
+            if not pieces:
+                continue
+            chosen = []
+            for z in sorted([*insides[id(t)], *pieces], key=lambda f: -f.count):
+                if all(_disjoint(z.box, c.box) for c in chosen):
+                    chosen.append(z)
+                    if len(chosen) > 1 and small(t.count - sum(c.count for c in chosen)):
+                        bad |= t.sources.union(*(c.sources for c in chosen))
+
+        # packing inside remembered cohorts that hold a new one, the new ones first
+        holders: dict[int, tuple[_Fact, list[_Fact]]] = {}
+        for y in fresh:
+            for x in containers[id(y)]:
+                if not x.sources:
+                    holders.setdefault(id(x), (x, []))[1].append(y)
+        for x, news in holders.values():
+            chosen = []
+            for z in [*sorted(news, key=lambda f: -f.count), *x.top]:
+                if all(_disjoint(z.box, c.box) for c in chosen):
+                    chosen.append(z)
+                    if len(chosen) > 1 and small(x.count - sum(c.count for c in chosen)):
+                        bad |= frozenset().union(*(c.sources for c in chosen))
+
+        # new families against every cohort that holds, or lies inside, their union
+        for family in new_families:
+            holders_f: dict[int, _Fact] = {}
+            for m in family.members:
+                for x in containers.get(id(m), []) or memory.containers(m.box, fresh):
+                    holders_f[id(x)] = x
+            for x in holders_f.values():
+                within = [m for m in family.members if _sub(m.box, x.box)]
+                if len(within) > 1 and small(x.count - sum(m.count for m in within)):
+                    bad |= x.sources.union(*(m.sources for m in within))
+            if family.envelope is not None:
+                for x in memory.inside(family.envelope, fresh):
+                    bad |= self._cover_conflict(x, family)
         return bad
+
+    def _cover_conflict(self, x: _Fact, family: _Family) -> frozenset[int]:
+        """Sources to withhold when ``x`` lies inside the union of some of ``family``."""
+        if family.envelope is None or not _sub(x.box, family.envelope):
+            return frozenset()
+        touching = [m for m in family.members if not _disjoint(m.box, x.box)]
+        if len(touching) < 2 or not (x.sources or any(m.sources for m in touching)):
+            return frozenset()
+        union = ValueSet.of()
+        for m in touching:
+            union = union | m.cohort.get(family.axis)
+        if not x.cohort.get(family.axis).issubset(union):
+            return frozenset()
+        if 0 < sum(m.count for m in touching) - x.count < self.k:
+            return x.sources.union(*(m.sources for m in touching))
+        return frozenset()
 
     def _to_guarded(
         self, table: CountTable, grid: list[list[int]], hidden: set[tuple[int, int]]
@@ -604,14 +1007,14 @@ class Guard:
     def _notes(
         self,
         levels: Sequence[CountTable],
-        chosen: int,
+        table: CountTable,
         reasons: set[str],
         out: GuardedTable,
     ) -> list[str]:
         notes = []
-        if chosen > 0:
+        if table is not levels[0] and table.level != levels[0].level:
             notes.append(
-                f"Coarsened: shown as {levels[chosen].level or 'a coarser table'} instead of "
+                f"Coarsened: shown as {table.level or 'a coarser table'} instead of "
                 f"{levels[0].level or 'the table asked for'}, so that fewer counts fall under "
                 f"{self.k} people."
             )
@@ -634,6 +1037,31 @@ class Guard:
                 f"would reveal a group of fewer than {self.k} people."
             )
         return notes
+
+
+def _difference(big: _Fact, part: _Fact, packer: _Packer) -> _Fact | None:
+    """``big`` minus ``part`` as a fact, when it is a box (they differ in one column)."""
+    columns = big.cohort.differing(part.cohort)
+    if len(columns) != 1 or big.count == part.count:
+        return None
+    column = columns[0]
+    rest = big.cohort.get(column) - part.cohort.get(column)
+    cohort = big.cohort.replace(column, rest)
+    return _Fact(cohort, packer.pack(cohort), big.count - part.count, big.sources | part.sources)
+
+
+def _table_families(nr: int, nc: int, shown: Sequence[tuple[int, int]]) -> list[list[int]]:
+    """Families of disjoint shown entries of a grid: each line of cells, margins, the body."""
+    at = {e: n for n, e in enumerate(shown)}
+    lines = [[(i, j) for j in range(nc)] for i in range(nr + 1)]
+    lines += [[(i, j) for i in range(nr)] for j in range(nc + 1)]
+    lines.append([(i, j) for i in range(nr) for j in range(nc)])
+    families = []
+    for line in lines:
+        members = [at[e] for e in line if e in at]
+        if len(members) > 1:
+            families.append(members)
+    return families
 
 
 # ---------------------------------------------------------------------------------------
@@ -674,7 +1102,9 @@ def complementary_suppression(
 
 
 def cell_bounds(
-    grid: list[list[int]], hidden: set[tuple[int, int]]
+    grid: list[list[int]],
+    hidden: set[tuple[int, int]],
+    only: set[tuple[int, int]] | None = None,
 ) -> dict[tuple[int, int], tuple[float, float]]:
     """The smallest and largest value each hidden count can take, given what is shown.
 
@@ -685,15 +1115,74 @@ def cell_bounds(
     Args:
         grid: Counts with row totals as the last column and column totals as the last row.
         hidden: Entries hidden.
+        only: Bound only these hidden entries (all of them by default).
 
     Returns:
-        For each hidden entry, (lowest, highest); ``inf`` when unbounded.
+        For each hidden entry asked about, (lowest, highest); ``inf`` when unbounded.
     """
     from scipy.optimize import linprog
 
     order = sorted(hidden)
     if not order:
         return {}
+    a_eq, b_eq = _system(grid, order)
+    bounds = {}
+    for n, e in enumerate(order):
+        if only is not None and e not in only:
+            continue
+        ends = []
+        for sign in (1.0, -1.0):
+            c = [0.0] * len(order)
+            c[n] = sign
+            res = linprog(c, A_eq=a_eq or None, b_eq=b_eq or None, bounds=(0, None), method="highs")
+            ends.append(sign * res.fun if res.status == 0 else (float("inf") if sign < 0 else 0.0))
+        bounds[e] = (ends[0], ends[1])
+    return bounds
+
+
+def pinned_cells(grid: list[list[int]], hidden: set[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Hidden entries whose value the shown counts determine exactly.
+
+    The true table is one solution of the attacker's system; two more, from linear
+    programs with seeded random objectives, clear every hidden count that takes another
+    value in one of them. Only the counts left get the exact bounds of :func:`cell_bounds`.
+    """
+    import random
+
+    from scipy.optimize import linprog
+
+    order = sorted(hidden)
+    if not order:
+        return []
+    a_eq, b_eq = _system(grid, order)
+    truth = [grid[i][j] for i, j in order]
+    rng = random.Random(len(order))
+    weights = [rng.uniform(0.5, 1.5) for _ in order]
+    candidates = set(order)
+    for sign in (1.0, -1.0):
+        res = linprog(
+            [sign * w for w in weights],
+            A_eq=a_eq or None,
+            b_eq=b_eq or None,
+            bounds=(0, None),
+            method="highs",
+        )
+        if res.status == 0:
+            candidates -= {
+                e for e, x, t in zip(order, res.x, truth, strict=True) if abs(x - t) >= 0.5
+            }
+        elif res.status == 3:  # unbounded: leave the exact check to cell_bounds
+            continue
+    if not candidates:
+        return []
+    bounds = cell_bounds(grid, hidden, only=candidates)
+    return [e for e, (lo, hi) in sorted(bounds.items()) if hi - lo < 0.5]
+
+
+def _system(
+    grid: list[list[int]], order: list[tuple[int, int]]
+) -> tuple[list[list[float]], list[float]]:
+    """The row and column sums of the grid as equations over the hidden entries."""
     index = {e: n for n, e in enumerate(order)}
     nr, nc = len(grid), len(grid[0])
     a_eq, b_eq = [], []
@@ -710,21 +1199,7 @@ def cell_bounds(
         if any(coef):
             a_eq.append(coef)
             b_eq.append(rhs)
-    bounds = {}
-    for e, n in index.items():
-        ends = []
-        for sign in (1.0, -1.0):
-            c = [0.0] * len(order)
-            c[n] = sign
-            res = linprog(c, A_eq=a_eq or None, b_eq=b_eq or None, bounds=(0, None), method="highs")
-            ends.append(sign * res.fun if res.status == 0 else (float("inf") if sign < 0 else 0.0))
-        bounds[e] = (ends[0], ends[1])
-    return bounds
-
-
-def pinned_cells(grid: list[list[int]], hidden: set[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Hidden entries whose value the shown counts determine exactly."""
-    return [e for e, (lo, hi) in sorted(cell_bounds(grid, hidden).items()) if hi - lo < 0.5]
+    return a_eq, b_eq
 
 
 def _smallest_in_lines(

@@ -14,8 +14,9 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,61 @@ BLANK = "(blank)"  # how a NULL group is labelled
 
 
 @dataclass(frozen=True)
+class Threshold:
+    """A biomarker threshold the configuration declares (``app.thresholds``).
+
+    Attributes:
+        column: A numeric mart column.
+        op: One of ``>=``, ``>``, ``<=``, ``<``.
+        value: The threshold.
+        label: What the cohort builder shows, for example ``BMI >= 30``.
+    """
+
+    column: str
+    op: str
+    value: float
+    label: str
+
+    @property
+    def key(self) -> str:
+        """The name the guard knows this condition by (a derived true/false column)."""
+        return f"{self.column} {self.op} {self.value:g}"
+
+    def implies(self, other: Threshold) -> bool:
+        """True when everyone meeting this threshold meets ``other`` too."""
+        if other.column != self.column:
+            return False
+        up, other_up = self.op in (">=", ">"), other.op in (">=", ">")
+        if up != other_up:
+            return False
+        if self.value == other.value:
+            return self.op == other.op or self.op in (">", "<")
+        return self.value > other.value if up else self.value < other.value
+
+
+@dataclass(frozen=True)
+class DxNode:
+    """One node of the ICD-10 hierarchy offered by the cohort builder.
+
+    Attributes:
+        key: The name the guard knows the condition "has a diagnosis here" by; for a code
+            that one flag column stands for alone, the flag column itself.
+        level: ``chapter``, ``block`` or ``code``.
+        code: The chapter number, block range or code.
+        title: What the builder shows.
+        flags: The mart flag columns whose codes fall under this node (any of them).
+        parent: The key of the node above, or None for a chapter.
+    """
+
+    key: str
+    level: str
+    code: str
+    title: str
+    flags: tuple[str, ...]
+    parent: str | None
+
+
+@dataclass(frozen=True)
 class Columns:
     """Which columns of the mart the cohort builder uses (from the configuration's ``app``)."""
 
@@ -38,6 +94,40 @@ class Columns:
     sex: str
     bmi: str | None
     flags: tuple[str, ...]
+    thresholds: tuple[Threshold, ...] = ()  # biomarker thresholds the configuration declares
+    diagnoses: tuple[DxNode, ...] = ()  # the ICD-10 hierarchy over the flag columns
+    strata: tuple[str, ...] = ()  # quasi-identifier columns a table may be split by
+    integers: tuple[tuple[str, int, int], ...] = ()  # integer columns and their value ranges
+
+    def domain(self, column: str) -> range | None:
+        """The whole numbers an integer column can hold, or None for other columns."""
+        if column == self.age:
+            return AGE_DOMAIN
+        for name, low, high in self.integers:
+            if name == column:
+                return range(low, high + 1)
+        return None
+
+    def implied(self, key: str) -> tuple[str, ...]:
+        """Keys that are true whenever ``key`` is (a code's block and chapter, a looser threshold).
+
+        A diagnosis node holds when any of its flag columns does, so a key implies every
+        node whose flags include all of its own.
+        """
+        out: list[str] = []
+        mine = self.flags_of(key)
+        if mine:
+            out += [n.key for n in self.diagnoses if n.key != key and mine <= set(n.flags)]
+        for t in self.thresholds:
+            if t.key == key:
+                out += [u.key for u in self.thresholds if u is not t and t.implies(u)]
+        return tuple(dict.fromkeys(out))
+
+    def flags_of(self, key: str) -> set[str]:
+        """The flag columns a flag or diagnosis key stands for (any of them)."""
+        if key in self.flags:
+            return {key}
+        return {f for n in self.diagnoses if n.key == key for f in n.flags}
 
 
 @dataclass(frozen=True)
@@ -50,6 +140,8 @@ class Filters:
         age_max: Highest age kept, or ``None`` for no upper bound.
         flags: Diagnosis flags that must all be true.
         obese: Keep only people with BMI of 30 or more.
+        diagnoses: ICD-10 nodes (chapter, block or code) the person must have.
+        thresholds: Declared biomarker thresholds the person must meet.
     """
 
     sexes: tuple[str | None, ...] | None = None
@@ -57,6 +149,8 @@ class Filters:
     age_max: int | None = None
     flags: tuple[str, ...] = ()
     obese: bool = False
+    diagnoses: tuple[str, ...] = ()  # DxNode keys, all of which must hold
+    thresholds: tuple[str, ...] = ()  # Threshold keys, all of which must hold
 
 
 @dataclass(frozen=True)
@@ -155,7 +249,28 @@ def where_clause(filters: Filters, cols: Columns) -> tuple[str, list]:
             raise ValueError("this dataset configures no BMI column")
         parts.append(f"{quote_ident(cols.bmi)} >= ?")
         params.append(BMI_OBESE)
+    for key in filters.diagnoses:
+        node = _node(cols, key)
+        parts.append("(" + " or ".join(f"{quote_ident(f)} is true" for f in node.flags) + ")")
+    for key in filters.thresholds:
+        t = _threshold(cols, key)
+        parts.append(f"{quote_ident(t.column)} {t.op} ?")
+        params.append(t.value)
     return (" and ".join(parts) or "true"), params
+
+
+def _node(cols: Columns, key: str) -> DxNode:
+    for node in cols.diagnoses:
+        if node.key == key:
+            return node
+    raise ValueError(f"{key!r} is not a diagnosis this dataset offers")
+
+
+def _threshold(cols: Columns, key: str) -> Threshold:
+    for t in cols.thresholds:
+        if t.key == key:
+            return t
+    raise ValueError(f"{key!r} is not a threshold this dataset declares")
 
 
 def count_by_age_sex(
@@ -207,6 +322,21 @@ def cohort_of(filters: Filters, cols: Columns) -> Cohort:
         constraints[flag] = ValueSet.of(True)
     if filters.obese and cols.bmi is not None:
         constraints[f"{cols.bmi} >= {BMI_OBESE:g}"] = ValueSet.of(True)
+    for key in (*filters.diagnoses, *filters.thresholds):
+        constraints[key] = ValueSet.of(True)
+    return close(Cohort(constraints), cols)
+
+
+def close(cohort: Cohort, cols: Columns) -> Cohort:
+    """The cohort with every implied condition added, so the guard sees nested cohorts.
+
+    I21 implies block I20-I25 and chapter IX; BMI >= 35 implies BMI >= 30.
+    """
+    constraints = dict(cohort.items)
+    for key, values in cohort.items:
+        if values == ValueSet.of(True):
+            for implied in cols.implied(key):
+                constraints[implied] = constraints.get(implied, ValueSet.everything()) & values
     return Cohort(constraints)
 
 
@@ -270,3 +400,319 @@ def age_sex_levels(
             CountTable(cohort, tuple(rows), col_groups, tuple(tuple(r) for r in grid), level)
         )
     return levels
+
+
+# ---------------------------------------------------------------------------------------
+# The configuration's view: which columns, thresholds and diagnoses the builder offers
+
+SEEDS = Path(__file__).resolve().parents[1] / "dbt_project" / "seeds"
+
+
+def _read_seed(name: str) -> list[dict[str, str]]:
+    path = SEEDS / f"{name}.csv"
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def icd10_hierarchy(flag_codes: Mapping[str, Mapping[str, Sequence[str]]]) -> tuple[DxNode, ...]:
+    """Chapters, blocks and codes over the flag columns, from the dbt ICD-10 seeds.
+
+    Each flag column says which codes, blocks or chapters it stands for (its ``derive``
+    in the configuration). A node "has a diagnosis here" holds when any flag under it
+    does, so the hierarchy reads the same on the real and the synthetic mart, which has
+    flags but no condition table. A node that one flag stands for alone is known by the
+    flag's name.
+
+    Hook: a dataset whose synthetic side also gets a condition table can offer every code
+    of ``canonical.condition`` (its ``icd10_code``, ``icd10_block`` and ``icd10_chapter``
+    columns) by building the nodes from that table instead, with an ``exists`` subquery
+    per node in :func:`where_clause`.
+
+    Args:
+        flag_codes: Flag column to ``{"icd10": [...], "block": [...], "chapter": [...]}``.
+
+    Returns:
+        Nodes, chapters first, each with the flags under it.
+    """
+    blocks = _read_seed("icd10_blocks")
+    chapters = {c["chapter"]: c for c in _read_seed("icd10_chapters")}
+
+    def block_of(code: str) -> dict[str, str] | None:
+        head = code[:3]
+        return next((b for b in blocks if b["first_code"] <= head <= b["last_code"]), None)
+
+    nodes: dict[tuple[str, str], dict] = {}
+
+    def add(level: str, code: str, title: str, flag: str, parent: tuple[str, str] | None):
+        node = nodes.setdefault((level, code), {"title": title, "flags": set(), "parent": parent})
+        node["flags"].add(flag)
+
+    for flag, spec in flag_codes.items():
+        for chapter in spec.get("chapter", []):
+            add("chapter", chapter, chapters.get(chapter, {}).get("title", ""), flag, None)
+        for block in spec.get("block", []):
+            row = next((b for b in blocks if b["block"] == block), None)
+            chapter = row["chapter"] if row else None
+            if chapter:
+                add("chapter", chapter, chapters.get(chapter, {}).get("title", ""), flag, None)
+            add(
+                "block",
+                block,
+                row["title"] if row else "",
+                flag,
+                ("chapter", chapter) if chapter else None,
+            )
+        for code in spec.get("icd10", []):
+            row = block_of(code)
+            parent = None
+            if row:
+                add(
+                    "chapter",
+                    row["chapter"],
+                    chapters.get(row["chapter"], {}).get("title", ""),
+                    flag,
+                    None,
+                )
+                add("block", row["block"], row["title"], flag, ("chapter", row["chapter"]))
+                parent = ("block", row["block"])
+            add("code", code, "", flag, parent)
+
+    def key(level: str, code: str) -> str:
+        flags = nodes[(level, code)]["flags"]
+        return next(iter(flags)) if len(flags) == 1 else f"icd10 {level} {code}"
+
+    order = {"chapter": 0, "block": 1, "code": 2}
+    out = []
+    for (level, code), node in sorted(nodes.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+        parent = node["parent"]
+        out.append(
+            DxNode(
+                key=key(level, code),
+                level=level,
+                code=code,
+                title=node["title"],
+                flags=tuple(sorted(node["flags"])),
+                parent=key(*parent) if parent in nodes else None,
+            )
+        )
+    return tuple(out)
+
+
+def columns_from_config(cfg) -> Columns:
+    """What the explorer offers for a dataset configuration (no dataset names in the code).
+
+    Reads ``app`` (age, sex, BMI and flag columns, and the optional ``app.thresholds``:
+    a list of ``{column, op, value, label}``), the flag columns' ICD-10 ``derive`` and the
+    quasi-identifier columns of ``mart.columns`` (integer or categorical ones can split a
+    table).
+
+    Args:
+        cfg: A :class:`synth.config.DatasetConfig`.
+    """
+    app = cfg.app
+    raw_app = cfg.raw.get("app", {}) or {}
+    specs = {c.name: c for c in cfg.mart.columns}
+    thresholds = []
+    for item in raw_app.get("thresholds", []) or []:
+        op = str(item["op"])
+        if op not in (">=", ">", "<=", "<") or item["column"] not in specs:
+            raise ValueError(f"app.thresholds: cannot use {item!r}")
+        value = float(item["value"])
+        label = str(item.get("label") or f"{item['column']} {op} {value:g}")
+        thresholds.append(Threshold(str(item["column"]), op, value, label))
+    if not thresholds and app.bmi_column:
+        thresholds.append(Threshold(app.bmi_column, ">=", BMI_OBESE, f"BMI >= {BMI_OBESE:g}"))
+    raw_columns = (cfg.raw.get("mart", {}) or {}).get("columns", {}) or {}
+    flag_codes = {}
+    for flag in app.flag_columns:
+        derive = (raw_columns.get(flag) or {}).get("derive") or {}
+        codes = {k: list(derive.get(k, [])) for k in ("icd10", "block", "chapter")}
+        if any(codes.values()):
+            flag_codes[flag] = codes
+    strata, integers = [], []
+    for spec in cfg.mart.columns:
+        if spec.role != "quasi_identifier":
+            continue
+        if spec.kind == "categorical" or (spec.kind == "numeric" and spec.integer):
+            strata.append(spec.name)
+        if spec.kind == "numeric" and spec.integer and spec.name != app.age_column:
+            low = int(spec.lower) if spec.lower is not None else 0
+            high = int(spec.upper) if spec.upper is not None else low + 200
+            integers.append((spec.name, low, high))
+    for needed in (app.age_column, app.sex_column):
+        if needed not in strata:
+            strata.insert(0, needed)
+    return Columns(
+        app.age_column,
+        app.sex_column,
+        app.bmi_column,
+        tuple(app.flag_columns),
+        thresholds=tuple(thresholds),
+        diagnoses=icd10_hierarchy(flag_codes),
+        strata=tuple(strata),
+        integers=tuple(integers),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Any two quasi-identifiers: counts and the levels of detail the guard chooses from
+
+OTHER = "other (merged)"  # the label of rare categories merged together
+
+
+def count_by(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    cols: Columns,
+    filters: Filters,
+    row: str,
+    col: str | None,
+) -> dict[tuple, int]:
+    """People per (row value, column value) in the cohort; blanks are groups of their own.
+
+    These raw counts may be small: they go to the guard, never to the screen.
+    """
+    where, params = where_clause(filters, cols)
+    names = [quote_ident(row)] + ([quote_ident(col)] if col else [])
+    sql = (
+        f"select {', '.join(names)}, count(*) from {quote_ident(table)} where {where} group by all"
+    )
+    rows = con.execute(sql, params).fetchall()
+    log.info("counted %s: %d groups", table, len(rows))
+    return {(r[0], r[1] if col else None): int(r[-1]) for r in rows}
+
+
+def distinct_values(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple:
+    """The values a column holds in the whole table, blank last (no counts)."""
+    values = [
+        r[0]
+        for r in con.execute(
+            f"select distinct {quote_ident(column)} from {quote_ident(table)}"
+        ).fetchall()
+    ]
+    return tuple(sorted((v for v in values if v is not None), key=str)) + (
+        (None,) if None in values else ()
+    )
+
+
+def _label(value) -> str:
+    return BLANK if value is None else str(value)
+
+
+def _axis_levels(
+    column: str,
+    values: tuple,
+    totals: Mapping,
+    cols: Columns,
+    filters: Filters,
+    k: int,
+) -> list[tuple[str, list[Group]]]:
+    """Ways to split one axis, finest first: bands for integers, merged rare categories."""
+    domain = cols.domain(column)
+    if domain is not None:
+        low_f = filters.age_min if column == cols.age else None
+        high_f = filters.age_max if column == cols.age else None
+        present = [v for v in values if v is not None]
+        if not present:
+            return [("blank", [Group(BLANK, Cohort({column: ValueSet.of(None)}))])]
+        low = max(min(present), low_f if low_f is not None else domain.start)
+        high = min(max(present), high_f if high_f is not None else domain.stop - 1)
+        out = []
+        for width in (5, 10, 20, None):
+            groups = []
+            if width is None:
+                groups.append(
+                    Group(f"all {_words(column)}", Cohort({column: ValueSet.of(*domain)}))
+                )
+            else:
+                for start in range(low - low % width, high + 1, width):
+                    span = [v for v in range(start, start + width) if v in domain]
+                    groups.append(
+                        Group(f"{start}-{start + width - 1}", Cohort({column: ValueSet.of(*span)}))
+                    )
+            if None in values and low_f is None and high_f is None:
+                groups.append(Group(BLANK, Cohort({column: ValueSet.of(None)})))
+            name = (
+                f"{width}-year age bands"
+                if width and column == cols.age
+                else (f"bands of {width}" if width else f"all {_words(column)}")
+            )
+            out.append((name, groups))
+        return out
+    groups = [Group(_label(v), Cohort({column: ValueSet.of(v)})) for v in values]
+    levels = [(f"each {_words(column)}", groups)]
+    rare = [v for v in values if totals.get(v, 0) < k]
+    if 1 < len(rare) < len(values):
+        kept = [Group(_label(v), Cohort({column: ValueSet.of(v)})) for v in values if v not in rare]
+        kept.append(Group(OTHER, Cohort({column: ValueSet.of(*rare)})))
+        levels.append((f"{_words(column)} with rare values merged", kept))
+    levels.append((f"all {_words(column)}", [Group("all", Cohort())]))
+    return levels
+
+
+def _words(column: str) -> str:
+    for prefix in ("has_", "is_"):
+        if column.startswith(prefix):
+            column = column[len(prefix) :]
+    return column.replace("_", " ")
+
+
+def levels_by(
+    counts: Mapping[tuple, int],
+    row_values: tuple,
+    col_values: tuple,
+    filters: Filters,
+    cols: Columns,
+    row: str,
+    col: str | None,
+    k: int,
+) -> list[CountTable]:
+    """The tables the guard chooses from for any two quasi-identifiers, finest first.
+
+    Rows and columns come from the whole table's values and the filters, never from which
+    groups of the cohort happen to be non-empty, so an empty cell is a zero the guard hides.
+    The row axis is coarsened first (5-, 10-, 20-year bands, all; or rare categories
+    merged), then the column axis.
+    """
+    cohort = cohort_of(filters, cols)
+    if col == cols.sex and filters.sexes is not None:
+        col_values = tuple(v for v in col_values if v in filters.sexes)
+    if row == cols.sex and filters.sexes is not None:
+        row_values = tuple(v for v in row_values if v in filters.sexes)
+    row_totals: dict = {}
+    col_totals: dict = {}
+    for (a, b), n in counts.items():
+        row_totals[a] = row_totals.get(a, 0) + n
+        col_totals[b] = col_totals.get(b, 0) + n
+    row_levels = _axis_levels(row, row_values, row_totals, cols, filters, k)
+    if col is None:
+        col_levels = [("", [Group("all", Cohort())])]
+    else:
+        col_levels = _axis_levels(col, col_values, col_totals, cols, filters, k)
+        col_levels = [lv for lv in col_levels if lv[1] and lv[1][0].label != "all"] or col_levels
+    plan = [(r, col_levels[0]) for r in row_levels] + [(row_levels[-1], c) for c in col_levels[1:]]
+    levels = []
+    for (rname, rgroups), (cname, cgroups) in plan:
+        if not rgroups or not cgroups:
+            continue
+        grid = [[0] * len(cgroups) for _ in rgroups]
+        for (a, b), n in counts.items():
+            i = _find(rgroups, row, a)
+            j = _find(cgroups, col, b) if col else 0
+            if i is not None and j is not None:
+                grid[i][j] += n
+        name = rname if not cname or cname.startswith("each") else f"{rname}, {cname}"
+        levels.append(
+            CountTable(cohort, tuple(rgroups), tuple(cgroups), tuple(map(tuple, grid)), name)
+        )
+    return levels
+
+
+def _find(groups: Sequence[Group], column: str | None, value) -> int | None:
+    for n, g in enumerate(groups):
+        allowed = g.cohort.get(column) if column else ValueSet.everything()
+        if allowed.is_everything() or value in allowed.values:
+            return n
+    return None

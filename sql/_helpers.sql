@@ -18,7 +18,9 @@ create or replace temp macro metric_ident(name) as
 create or replace temp macro metric_literal(txt) as
 '''' || replace(txt, '''', '''''') || '''';
 
-create or replace temp macro metric_numbers(tbl, col, kind := 'numeric') as table
+create or replace temp macro metric_numbers(
+    tbl, col, kind := 'numeric'
+) as table
     select nullif(v, 'nan'::double) as v
     from query(
         format(

@@ -44,13 +44,16 @@ def screen_text(at: AppTest) -> str:
     return "\n".join(parts)
 
 
-def small_cells(database: Path, flags: tuple[str, ...]) -> dict[tuple[int, str], int]:
-    """The true 10-year band counts under k, read straight from the database."""
+def small_cells(
+    database: Path, flags: tuple[str, ...], width: int = 5
+) -> dict[tuple[int, str], int]:
+    """The true band counts under k (5-year bands, the finest), read from the database."""
     with duckdb.connect(str(database), read_only=True) as con:
         counts = q.count_by_age_sex(con, "marts.persons", COLS, q.Filters(flags=flags))
     bands: dict[tuple[int, str], int] = {}
     for (age, sex), n in counts.items():
-        bands[(age // 10 * 10, sex)] = bands.get((age // 10 * 10, sex), 0) + n
+        band = age // width * width
+        bands[(band, sex)] = bands.get((band, sex), 0) + n
     return {key: n for key, n in bands.items() if 0 < n < 10}
 
 
@@ -61,13 +64,13 @@ def test_app_shows_counts_by_age_band_and_sex(explorer_config: Path) -> None:
     frame = at.table[0].value
     assert list(frame.columns) == ["F", "M", "Total"]
     assert frame.loc["Total", "Total"] == "17,549"
-    assert "50-59" in frame.index
+    assert "50-54" in frame.index
 
 
 def test_small_cells_show_as_suppressed_and_their_numbers_appear_nowhere(
     explorer_config: Path, explorer_db: Path
 ) -> None:
-    # Setup: a cohort with small cells; bands stay 10 years wide.
+    # Setup: a cohort with small cells; bands stay 5 years wide.
     small = small_cells(explorer_db, SMALL_COHORT)
     assert small, "the test cohort must hold cells under k"
     at = run_app()
@@ -80,11 +83,12 @@ def test_small_cells_show_as_suppressed_and_their_numbers_appear_nowhere(
     assert not at.exception
     frame = at.table[0].value
     for band, sex in small:
-        assert frame.loc[f"{band}-{band + 9}", sex] == "suppressed"
+        assert frame.loc[f"{band}-{band + 4}", sex] == "suppressed"
     released = {int(v.replace(",", "")) for v in frame.to_numpy().ravel() if v != "suppressed"}
     assert released.isdisjoint(small.values())
     assert all(n >= 10 for n in released)
-    numbers_on_screen = {int(m) for m in re.findall(r"(?<![\d,])\d+(?![\d,])", screen_text(at))}
+    shown = frame.to_csv(index=False) + "\n".join(str(n.value) for n in [*at.info, *at.warning])
+    numbers_on_screen = {int(m) for m in re.findall(r"(?<![\d,])\d+(?![\d,])", shown)}
     assert not set(small.values()) & numbers_on_screen, "a hidden count is printed somewhere"
     assert any("Suppressed" in i.value for i in at.info)
 
@@ -156,6 +160,7 @@ def test_differencing_against_an_earlier_answer_is_withheld(
     at = run_app()
     at.multiselect(key="flags").set_value(list(SMALL_COHORT)).run()
     total = at.table[0].value.loc["Total", "Total"]
+    at.checkbox(key="coarsen").uncheck().run()
 
     # Run: the same cohort from age `cut` on.
     at.slider(key="ages").set_value((cut, 99)).run()
@@ -165,6 +170,30 @@ def test_differencing_against_an_earlier_answer_is_withheld(
     assert total != "suppressed"
     assert at.table[0].value.loc["Total", "Total"] == "suppressed"
     assert any("released before" in n.value for n in [*at.info, *at.warning])
+
+
+def test_a_withheld_answer_falls_back_to_dropping_the_least_important_filter(
+    explorer_config: Path, explorer_db: Path
+) -> None:
+    # Setup: as above, but coarsening is on, so the guard may widen the question.
+    with duckdb.connect(str(explorer_db), read_only=True) as con:
+        ages = con.execute(
+            "select age_years, count(*) from marts.persons where has_stroke and"
+            " has_heart_failure group by 1 order by 1"
+        ).fetchall()
+    cut = next(age + 1 for age, n in ages if n < 10)
+    narrowed = sum(n for age, n in ages if age >= cut)
+    at = run_app()
+    at.multiselect(key="flags").set_value(list(SMALL_COHORT)).run()
+
+    # Run
+    at.slider(key="ages").set_value((cut, 99)).run()
+
+    # Assert: the narrowed total is never shown; the user is told what changed.
+    assert not at.exception
+    assert at.table[0].value.loc["Total", "Total"] != f"{narrowed:,}"
+    notes = [n.value for n in [*at.info, *at.warning]]
+    assert any("Filter dropped: the age range" in n or "released before" in n for n in notes)
 
 
 def test_cache_keys_and_versions_follow_the_database(tmp_path: Path, explorer_db: Path) -> None:

@@ -102,9 +102,15 @@ def _screenshot(page, tmp_path: Path, name: str) -> None:
 
 
 def test_a_filter_with_small_cells_shows_them_as_suppressed(
-    served_app: str, tmp_path: Path
+    served_app: str, tmp_path: Path, explorer_db: Path
 ) -> None:
+    import duckdb
     from playwright.sync_api import expect, sync_playwright
+
+    with duckdb.connect(str(explorer_db), read_only=True) as con:
+        cohort_total = con.execute(
+            "select count(*) from marts.persons where has_stroke and has_heart_failure"
+        ).fetchone()[0]
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -116,17 +122,19 @@ def test_a_filter_with_small_cells_shows_them_as_suppressed(
             expect(table).to_contain_text("17,549", timeout=20_000)
             _screenshot(page, tmp_path, "explorer_all")
 
-            # Run: stroke and heart failure, 10-year bands kept.
-            diagnoses = page.get_by_test_id("stSidebar").get_by_role("combobox").nth(1)
+            # Run: stroke and heart failure, 5-year bands kept (no coarsening).
+            diagnoses = page.get_by_test_id("stSidebar").get_by_role("combobox").nth(2)
             for flag in ("stroke", "heart failure"):
                 diagnoses.click()
                 page.get_by_role("option", name=flag, exact=True).click()
                 page.keyboard.press("Escape")
-            page.get_by_text("Widen age bands rather than hide counts").click()
+            page.get_by_text("Coarsen (wider bands", exact=False).click()
 
-            # Assert
+            # Assert: first wait for the filtered table (the cohort's total is shown).
+            expect(table).not_to_contain_text("17,549", timeout=20_000)
+            expect(table).to_contain_text(f"{cohort_total:,}", timeout=20_000)
             expect(table).to_contain_text("suppressed", timeout=20_000)
-            expect(table).to_contain_text("90-99")
+            expect(table).to_contain_text("90-94")
             expect(page.get_by_test_id("stAlert").first).to_contain_text("Suppressed")
             _screenshot(page, tmp_path, "explorer_suppressed")
         finally:

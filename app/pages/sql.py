@@ -1,0 +1,5 @@
+"""The SQL tab (declared in app/explorer.py)."""
+
+from app.views import sql_page
+
+sql_page()
