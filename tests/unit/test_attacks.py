@@ -16,9 +16,9 @@ from synth.attacks import AttackSettings, DistanceEncoder, run_attacks
 from synth.config import load_config
 from synth.errors import ConfigError
 from synth.schema import ColumnSpec
+from tests.nafld_persons import load_persons
 
 REPO = Path(__file__).resolve().parents[2]
-PERSONS = REPO / "data" / "nafld" / "nafld1_persons.parquet"
 
 COLUMNS = [
     ColumnSpec("person_id", "numeric", "identifier", integer=True),
@@ -31,30 +31,6 @@ COLUMNS = [
     ColumnSpec("is_dead", "categorical", "sensitive"),
 ]
 SETTINGS = AttackSettings(n_attacks=600, min_attacks=100, seed=1)
-
-
-def load_persons(n: int, seed: int = 0) -> pd.DataFrame:
-    """n real persons of the bundled NAFLD file, cast from text, in random order."""
-    con = duckdb.connect()
-    try:
-        frame = con.execute(
-            """
-            select
-                cast(id as bigint) as person_id,
-                cast(age as integer) as age_years,
-                case male when '1' then 'M' when '0' then 'F' end as sex,
-                try_cast(weight as double) as weight_kg,
-                try_cast(height as double) as height_cm,
-                try_cast(bmi as double) as bmi_kg_m2,
-                cast(futime as integer) as followup_days,
-                status = '1' as is_dead
-            from read_parquet(?)
-            """,
-            [str(PERSONS)],
-        ).df()
-    finally:
-        con.close()
-    return frame.sample(n, random_state=seed).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")

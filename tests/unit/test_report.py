@@ -15,9 +15,9 @@ from synth import attacks, report, utility, verdict, warehouse
 from synth.config import DatasetConfig, MartConfig, load_config
 from synth.errors import SynthError
 from synth.schema import ColumnSpec
+from tests.nafld_persons import load_persons as _load_real_persons
 
 REPO = Path(__file__).resolve().parents[2]
-PERSONS = REPO / "data" / "nafld" / "nafld1_persons.parquet"
 RUN_ID = "20261204T120000_000001"
 
 COLUMNS = [
@@ -34,26 +34,7 @@ COLUMNS = [
 
 
 def load_persons(n: int, seed: int = 0) -> pd.DataFrame:
-    con = duckdb.connect()
-    try:
-        frame = con.execute(
-            """
-            select
-                cast(id as bigint) as person_id,
-                cast(age as integer) as age_years,
-                case male when '1' then 'M' when '0' then 'F' end as sex,
-                try_cast(weight as double) as weight_kg,
-                try_cast(height as double) as height_cm,
-                try_cast(bmi as double) as bmi_kg_m2,
-                cast(futime as integer) as followup_days,
-                status = '1' as is_dead
-            from read_parquet(?)
-            """,
-            [str(PERSONS)],
-        ).df()
-    finally:
-        con.close()
-    frame = frame.sample(n, random_state=seed).reset_index(drop=True)
+    frame = _load_real_persons(n, seed)
     # a made-up category with a level of three persons: under k, never drawn for real rows
     frame.insert(3, "region", np.where(np.arange(n) % 2 == 0, "north", "south"))
     frame.loc[:2, "region"] = "isle"
