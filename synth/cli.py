@@ -1,4 +1,4 @@
-"""The command line: ``python -m synth {prepare,fit,sample,evaluate,demo} --config FILE``.
+"""The command line: ``python -m synth {prepare,fit,sample,evaluate,tune,demo} --config FILE``.
 
 Progress goes to the log (standard error), one line per step; each command ends by
 printing one summary line on standard output.
@@ -32,6 +32,10 @@ Steps, in the order `demo` runs them:
   evaluate  fidelity (SQL metric macros), privacy attacks, utility and a verdict;
             exits 3 when a privacy check fails
   report    write the self-contained HTML report of the evaluated run
+
+Not part of `demo`:
+  tune      search the generator's settings (optuna, three objectives on a validation
+            slice of the train split), retrain the pick and evaluate it on the holdout
 """
 
 
@@ -70,6 +74,21 @@ def _parser() -> argparse.ArgumentParser:
     report = add("report", "write the HTML report of an evaluated run")
     report.add_argument("--run", dest="run_id", help="the evaluated run (default: the newest)")
     report.add_argument("--output", type=Path, help="the HTML file (default: <run_dir>/reports/)")
+    tune = add("tune", "search the generator's settings with optuna, retrain the pick")
+    tune.add_argument("--trials", type=int, default=20, help="the study's total (default 20)")
+    tune.add_argument("--timeout", type=float, metavar="S", help="seconds to search at most")
+    tune.add_argument(
+        "--storage",
+        metavar="URL",
+        help="journal:<file> (default <run_dir>/tuning.journal), sqlite:///<file> or a "
+        "shared postgresql:// / mysql+pymysql:// database for several machines",
+    )
+    tune.add_argument("--study", metavar="NAME", help="study name (default <dataset>-<hash>)")
+    tune.add_argument(
+        "--search-only",
+        action="store_true",
+        help="run trials only (an extra worker); a later call without it picks and retrains",
+    )
     demo = add("demo", "prepare, fit, sample, evaluate and report, in order")
     demo.add_argument(
         "--generator",
@@ -101,6 +120,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             results = [pipeline.evaluate(cfg, run_id=args.run_id)]
         elif args.step == "report":
             results = [pipeline.report(cfg, run_id=args.run_id, path=args.output)]
+        elif args.step == "tune":
+            from synth.tuning import tune
+
+            results = [
+                tune(
+                    cfg,
+                    trials=args.trials,
+                    timeout=args.timeout,
+                    storage=args.storage,
+                    study_name=args.study,
+                    search_only=args.search_only,
+                )
+            ]
         else:
             results = pipeline.demo(cfg, generator=args.generator)
     except SynthError as exc:

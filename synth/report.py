@@ -122,6 +122,9 @@ def write_report(
         ),
         ("lineage", "Configuration and lineage", _lineage_section(cfg, run)),
     ]
+    tuning = _tuning_section(con, run_id, figures)
+    if tuning:
+        sections.insert(-1, ("tuning", "Tuning: how these settings were picked", tuning))
     nav = " ".join(f'<a href="#{key}">{html.escape(title)}</a>' for key, title, _ in sections)
     body = "\n".join(
         f'<section id="{key}"><h2>{html.escape(title)}</h2>{content}</section>'
@@ -594,3 +597,104 @@ def _lineage_section(cfg: DatasetConfig, run: dict[str, Any]) -> str:
         + hash_note
         + f"<h3>{html.escape(cfg.path.name)}</h3><pre>{html.escape(text)}</pre>"
     )
+
+
+def _tuning_section(con: duckdb.DuckDBPyConnection, run_id: str, figures: _Figures) -> str:
+    """The search that picked this run's settings; empty when the run was not tuned."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'evaluation' and table_name = 'tuning_picks'"
+    ).fetchone()[0]
+    if not exists:
+        return ""
+    picks = con.execute(
+        "select * from evaluation.tuning_picks where run_id = ? order by created_at desc limit 1",
+        [run_id],
+    ).df()
+    if picks.empty:
+        return ""
+    pick = picks.iloc[0]
+    study = str(pick["study_name"])
+    trials = con.execute(
+        "select * from evaluation.tuning_trials where study_name = ? order by trial_number",
+        [study],
+    ).df()
+    importances = con.execute(
+        "select objective, param, importance, note from evaluation.tuning_importances "
+        "where study_name = ? order by objective, importance desc",
+        [study],
+    ).df()
+    objectives = ("fidelity", "utility", "privacy")
+    done = trials[trials["state"] == "complete"]
+    picked = trials[trials["picked"].astype(bool)]
+    # Booleans as words: the table helper draws True / False as pass / fail.
+    words = {True: "yes", False: "no"}
+    listed = trials.assign(
+        on_front=trials["on_front"].map(words), picked=trials["picked"].map(words)
+    )
+    intro = (
+        f"<p>Study <code>{html.escape(study)}</code>: {int(pick['n_trials'])} trials, "
+        f"{int(pick['n_complete'])} complete, {int(pick['n_pruned'])} pruned. Every trial "
+        "fitted on the train split less a seeded validation slice and was scored on that "
+        "slice (the holdout was not read): fidelity = mean of shape and trend error, "
+        "utility = train-synthetic-test-real gap, privacy = |balanced DCR share - 0.5| "
+        "(or the largest attack risk); all three are minimised. The pick ranks every "
+        f"trial of the {'Pareto front' if pick['pick_from'] == 'pareto' else 'study'} on "
+        "each objective and takes the lowest mean rank; it was retrained on the whole "
+        "train split as this run.</p>"
+    )
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("fidelity against privacy", "fidelity against utility")
+    )
+    for col, other in ((1, "privacy"), (2, "utility")):
+        for label, rows, symbol, colour in (
+            ("trial", done[~done["on_front"].astype(bool)], "circle", "#bbbbbb"),
+            ("Pareto front", done[done["on_front"].astype(bool)], "diamond", SYNTHETIC_COLOUR),
+            ("picked", picked, "star", REAL_COLOUR),
+        ):
+            fig.add_scatter(
+                x=rows["fidelity"],
+                y=rows[other],
+                mode="markers",
+                name=label,
+                legendgroup=label,
+                showlegend=col == 1,
+                text=[f"trial {n}" for n in rows["trial_number"]],
+                marker={"symbol": symbol, "color": colour, "size": 14 if label == "picked" else 9},
+                row=1,
+                col=col,
+            )
+        fig.update_xaxes(title_text="fidelity error", row=1, col=col)
+        fig.update_yaxes(title_text=f"{other} (lower is better)", row=1, col=col)
+    shown = ["trial_number", "state", *objectives, "on_front"]
+    shown += [f"rank_{o}" for o in objectives] + ["mean_rank", "picked", "seconds"]
+    parts = [intro, figures.html(fig, 380)]
+    parts.append(
+        "<h3>Picked trial and its ranks</h3>"
+        + _table(listed[listed["picked"] == "yes"][shown])
+        + f"<pre>{html.escape(json.dumps(json.loads(pick['generator']), indent=2))}</pre>"
+    )
+    parts.append("<h3>Parameter importances</h3>")
+    values = importances.dropna(subset=["importance"])
+    if values.empty:
+        notes = "; ".join(importances["note"].dropna()) or "none were computed"
+        parts.append(f"<p class='note'>No importances: {html.escape(notes)}.</p>")
+    else:
+        bars = go.Figure()
+        for objective in objectives:
+            rows = values[values["objective"] == objective]
+            bars.add_bar(y=rows["param"], x=rows["importance"], orientation="h", name=objective)
+        bars.update_layout(barmode="group", xaxis_title="importance (optuna, normalised)")
+        parts.append(figures.html(bars, 80 + 22 * len(values)))
+    failed = trials[trials["prune_reason"].notna()]
+    parts.append("<h3>All trials</h3>" + _table(listed[[*shown, "params"]]))
+    if not failed.empty:
+        parts.append(
+            "<details><summary>Why trials were pruned</summary><ul class='note'>"
+            + "".join(
+                f"<li>trial {int(r['trial_number'])}: {html.escape(str(r['prune_reason']))}</li>"
+                for r in failed.to_dict("records")
+            )
+            + "</ul></details>"
+        )
+    return "\n".join(parts)
