@@ -559,19 +559,30 @@ class _Family:
     members: list[_Fact]
     axis: str | None  # the one column the members differ in, or None
     envelope: _Box | None  # the union of the members when they differ in one column
+    union: Cohort | None = None  # the same union as a cohort
 
 
 def _family(members: list[_Fact], packer: _Packer) -> _Family:
-    axis: str | None = None
-    first = members[0].cohort
-    differing = {c for m in members[1:] for c in first.differing(m.cohort)}
-    if len(differing) == 1:
-        axis = next(iter(differing))
-        union = ValueSet.of()
-        for m in members:
-            union = union | m.cohort.get(axis)
-        return _Family(members, axis, packer.pack(first.replace(axis, union)))
-    return _Family(members, None, None)
+    axis, union = _family_shape([m.cohort for m in members])
+    if union is None:
+        return _Family(members, None, None)
+    return _Family(members, axis, packer.pack(union), union)
+
+
+def _family_shape(cohorts: Sequence[Cohort]) -> tuple[str | None, Cohort | None]:
+    """The column a family's members differ in and the cohort of their union, when one."""
+    first = cohorts[0]
+    differing = {c for other in cohorts[1:] for c in first.differing(other)}
+    if len(differing) != 1:
+        return None, None
+    axis = next(iter(differing))
+    values = ValueSet.of()
+    for cohort in cohorts:
+        values = values | cohort.get(axis)
+    return axis, first.replace(axis, values)
+
+
+_Shape = tuple[str | None, Cohort | None, _Box | None]  # a family's axis, union and its box
 
 
 class _Memory:
@@ -583,6 +594,72 @@ class _Memory:
         self.buckets: dict[frozenset[str], list[_Fact]] = {}
         self.family_buckets: dict[frozenset[str], list[_Family]] = {}
         self.size = 0
+        # What the remembered counts say about a cohort, asked again on every level and
+        # suppression round of a query; kept until the memory changes.
+        self._near: dict[Cohort, tuple[list[_Fact], list[_Fact]]] = {}
+        self._boxes: dict[Cohort, _Box] = {}
+        self._differences: dict[tuple[Cohort, Cohort], tuple[Cohort, _Box] | None] = {}
+        self._families: dict[tuple[Cohort, ...], _Shape] = {}
+        self.verdicts: dict[tuple[Cohort, int], bool] = {}
+
+    def _changed(self) -> None:
+        self._near.clear()
+        self._boxes.clear()
+        self._differences.clear()
+        self._families.clear()
+        self.verdicts.clear()
+
+    def box(self, cohort: Cohort) -> _Box:
+        """The packed cohort, shared by the new facts of one query across its rounds."""
+        box = self._boxes.get(cohort)
+        if box is None:
+            box = self._boxes[cohort] = self.packer.pack(cohort)
+        return box
+
+    def near(self, cohort: Cohort, box: _Box) -> tuple[list[_Fact], list[_Fact]]:
+        """Remembered facts holding the cohort and inside it (``box`` is its packed form)."""
+        hit = self._near.get(cohort)
+        if hit is None:
+            hit = self._near[cohort] = (self.containers(box), self.inside(box))
+        return hit
+
+    def containers_of(self, cohort: Cohort, box: _Box, extra: Sequence[_Fact]) -> list[_Fact]:
+        """``containers(box, extra)``, the remembered part cached."""
+        above = self.near(cohort, box)[0]
+        return above + [z for z in extra if z.box is not box and _sub(box, z.box)]
+
+    def inside_of(self, cohort: Cohort, box: _Box, extra: Sequence[_Fact]) -> list[_Fact]:
+        """``inside(box, extra)``, the remembered part cached."""
+        inside = self.near(cohort, box)[1]
+        return inside + [z for z in extra if z.box is not box and _sub(z.box, box)]
+
+    def difference(self, big: _Fact, part: _Fact) -> _Fact | None:
+        """``big`` minus ``part`` as a fact, when it is a box (they differ in one column)."""
+        if big.count == part.count:
+            return None
+        key = (big.cohort, part.cohort)
+        if key not in self._differences:
+            columns = big.cohort.differing(part.cohort)
+            shape = None
+            if len(columns) == 1:
+                rest = big.cohort.get(columns[0]) - part.cohort.get(columns[0])
+                cohort = big.cohort.replace(columns[0], rest)
+                shape = (cohort, self.packer.pack(cohort))
+            self._differences[key] = shape
+        shape = self._differences[key]
+        if shape is None:
+            return None
+        return _Fact(shape[0], shape[1], big.count - part.count, big.sources | part.sources)
+
+    def family(self, members: list[_Fact]) -> _Family:
+        """:func:`_family` for new facts, the shape cached by the members' cohorts."""
+        key = tuple(m.cohort for m in members)
+        shape = self._families.get(key)
+        if shape is None:
+            axis, union = _family_shape(key)
+            envelope = None if union is None else self.packer.pack(union)
+            shape = self._families[key] = (axis, union, envelope)
+        return _Family(members, shape[0], shape[2], shape[1])
 
     def containers(self, box: _Box, extra: Sequence[_Fact] = ()) -> list[_Fact]:
         return [
@@ -616,6 +693,7 @@ class _Memory:
                 fact.top.append(z)
         self.facts[cohort] = fact
         self.buckets.setdefault(fact.box.cols, []).append(fact)
+        self._changed()
         return fact
 
     def add_family(self, cohorts: Sequence[Cohort]) -> None:
@@ -623,6 +701,7 @@ class _Memory:
         if len(members) < 2:
             return
         family = _family(members, self.packer)
+        self._changed()
         for m in members:
             m.families.append(family)
         if family.envelope is not None:
@@ -795,6 +874,7 @@ class Guard:
     def _protect(self, table: CountTable) -> tuple:
         grid = table.grid()
         cells = [(i, j) for i in range(len(grid)) for j in range(len(grid[0]))]
+        boxes = {e: table.box(*e) for e in cells}
         hidden = {e for e in cells if grid[e[0]][e[1]] < self.k}
         reasons = {"small"} if hidden else set()
         while True:
@@ -807,7 +887,7 @@ class Guard:
                 reasons.add("complementary")
                 continue
             shown = [e for e in cells if e not in hidden]
-            new = [(table.box(*e), grid[e[0]][e[1]]) for e in shown]
+            new = [(boxes[e], grid[e[0]][e[1]]) for e in shown]
             families = _table_families(len(table.rows), len(table.cols), shown)
             bad = self._conflicts(new, families)
             if not bad:
@@ -871,7 +951,7 @@ class Guard:
                     old.sources = old.sources | {idx}
                 of_index[idx] = old
                 continue
-            fact = _Fact(cohort, memory.packer.pack(cohort), n, frozenset({idx}))
+            fact = _Fact(cohort, memory.box(cohort), n, frozenset({idx}))
             local[cohort] = fact
             fresh.append(fact)
             of_index[idx] = fact
@@ -880,13 +960,13 @@ class Guard:
         for members in families:
             facts = list({id(of_index[i]): of_index[i] for i in members}.values())
             if len(facts) >= 2:
-                new_families.append(_family(facts, memory.packer))
+                new_families.append(memory.family(facts))
 
         containers: dict[int, list[_Fact]] = {}
         insides: dict[int, list[_Fact]] = {}
         for y in fresh:
-            inside = memory.inside(y.box, fresh)
-            above = memory.containers(y.box, fresh)
+            inside = memory.inside_of(y.cohort, y.box, fresh)
+            above = memory.containers_of(y.cohort, y.box, fresh)
             containers[id(y)] = above
             insides[id(y)] = inside
             for z in inside:
@@ -902,36 +982,36 @@ class Guard:
                     chosen.append(z)
                     if len(chosen) > 1 and small(y.count - sum(c.count for c in chosen)):
                         bad |= y.sources.union(*(c.sources for c in chosen))
-            # families with members inside the new cohort
-            seen_families = {id(f): f for z in inside for f in z.families}
-            for family in seen_families.values():
-                within = [m for m in family.members if _sub(m.box, y.box)]
-                if len(within) > 1 and small(y.count - sum(m.count for m in within)):
-                    bad |= y.sources.union(*(m.sources for m in within))
-            # the new cohort inside the union of a remembered family's cells
-            for key, group in memory.family_buckets.items():
-                if key <= y.box.cols:
-                    for family in group:
-                        bad |= self._cover_conflict(y, family)
+            # remembered families with members inside the new cohort, or holding it
+            verdict = memory.verdicts.get((y.cohort, y.count))
+            if verdict is None:
+                verdict = memory.verdicts[(y.cohort, y.count)] = self._family_conflict(y)
+            if verdict:
+                bad |= y.sources
 
         # second order: the difference of two nested cohorts that differ in one column is
         # itself a cohort the attacker knows; compare it with the new cohorts
         derived = []
         for y in fresh:
+            held = {id(x) for x in containers[id(y)]}
             for other in (*containers[id(y)], *insides[id(y)]):
-                big, part = (other, y) if other in containers[id(y)] else (y, other)
-                d = _difference(big, part, memory.packer)
+                big, part = (other, y) if id(other) in held else (y, other)
+                d = memory.difference(big, part)
                 if d is not None and d.count >= k:
                     derived.append(d)
+        pieces_of: dict[int, list[_Fact]] = {id(t): [] for t in fresh}
         for d in derived:
             for t in fresh:
                 if t.box is d.box:
                     continue
-                outer = _sub(d.box, t.box) and small(t.count - d.count)
+                within = _sub(d.box, t.box)
+                if within:
+                    pieces_of[id(t)].append(d)
+                outer = within and small(t.count - d.count)
                 if outer or (_sub(t.box, d.box) and small(d.count - t.count)):
                     bad |= t.sources | d.sources
         for t in fresh:
-            pieces = [d for d in derived if _sub(d.box, t.box) and d.box is not t.box]
+            pieces = pieces_of[id(t)]
             if not pieces:
                 continue
             chosen = []
@@ -959,16 +1039,35 @@ class Guard:
         for family in new_families:
             holders_f: dict[int, _Fact] = {}
             for m in family.members:
-                for x in containers.get(id(m), []) or memory.containers(m.box, fresh):
+                for x in containers.get(id(m), []) or memory.containers_of(m.cohort, m.box, fresh):
                     holders_f[id(x)] = x
             for x in holders_f.values():
                 within = [m for m in family.members if _sub(m.box, x.box)]
                 if len(within) > 1 and small(x.count - sum(m.count for m in within)):
                     bad |= x.sources.union(*(m.sources for m in within))
-            if family.envelope is not None:
-                for x in memory.inside(family.envelope, fresh):
+            if family.envelope is not None and family.union is not None:
+                for x in memory.inside_of(family.union, family.envelope, fresh):
                     bad |= self._cover_conflict(x, family)
         return bad
+
+    def _family_conflict(self, y: _Fact) -> bool:
+        """True when ``y`` with remembered families alone reveals 1..k-1 people.
+
+        ``y`` minus the members of a remembered family inside it, and the members of a
+        remembered family that cover ``y`` minus ``y``. Remembered facts carry no sources,
+        so the answer is ``y``'s own sources or nothing, and depends on its cohort and count
+        only: the caller keeps it until the memory changes.
+        """
+        memory = self._memory
+        seen = {id(f): f for z in memory.near(y.cohort, y.box)[1] for f in z.families}
+        for family in seen.values():
+            within = [m for m in family.members if _sub(m.box, y.box)]
+            if len(within) > 1 and 0 < y.count - sum(m.count for m in within) < self.k:
+                return True
+        for key, group in memory.family_buckets.items():
+            if key <= y.box.cols and any(self._cover_conflict(y, f) for f in group):
+                return True
+        return False
 
     def _cover_conflict(self, x: _Fact, family: _Family) -> frozenset[int]:
         """Sources to withhold when ``x`` lies inside the union of some of ``family``."""
@@ -1037,17 +1136,6 @@ class Guard:
                 f"would reveal a group of fewer than {self.k} people."
             )
         return notes
-
-
-def _difference(big: _Fact, part: _Fact, packer: _Packer) -> _Fact | None:
-    """``big`` minus ``part`` as a fact, when it is a box (they differ in one column)."""
-    columns = big.cohort.differing(part.cohort)
-    if len(columns) != 1 or big.count == part.count:
-        return None
-    column = columns[0]
-    rest = big.cohort.get(column) - part.cohort.get(column)
-    cohort = big.cohort.replace(column, rest)
-    return _Fact(cohort, packer.pack(cohort), big.count - part.count, big.sources | part.sources)
 
 
 def _table_families(nr: int, nc: int, shown: Sequence[tuple[int, int]]) -> list[list[int]]:
@@ -1142,6 +1230,87 @@ def cell_bounds(
 
 def pinned_cells(grid: list[list[int]], hidden: set[tuple[int, int]]) -> list[tuple[int, int]]:
     """Hidden entries whose value the shown counts determine exactly.
+
+    Exact, and without linear programs for a table with margins (what the guard releases).
+    Negate the margins of the grid (the grand total keeps its sign) and every row and
+    column adds up to zero: the hidden counts are the edges of a bipartite graph between
+    grid rows and grid columns, and the ways they can change together, keeping every sum,
+    are its cycles, each edge taken +1 from row to column and -1 back. A hidden zero may
+    only grow, which allows its edge one direction (row to column for a body cell or the
+    grand total, column to row for a margin). A hidden count can take another value exactly
+    when its edge lies on a directed cycle of such moves (any feasible change splits into
+    cycles that agree with it in sign). The same answer as :func:`cell_bounds`; a grid
+    that is not a consistent table of whole non-negative counts goes to the linear
+    programs instead.
+
+    Args:
+        grid: Counts with row totals as the last column and column totals as the last row.
+        hidden: Entries hidden.
+
+    Returns:
+        The pinned entries, sorted.
+
+    Example:
+        >>> pinned_cells([[5, 6, 11], [7, 8, 15], [12, 14, 26]], {(0, 0), (0, 1)})
+        [(0, 0), (0, 1)]
+        >>> pinned_cells([[5, 6, 11], [7, 8, 15], [12, 14, 26]], {(0, 0), (0, 1), (1, 0), (1, 1)})
+        []
+    """
+    if not hidden:
+        return []
+    if not _consistent(grid):
+        return _pinned_by_lp(grid, hidden)
+    nr, nc = len(grid), len(grid[0])
+    arcs: dict[int, list[tuple[int, tuple[int, int]]]] = {}  # node -> [(next node, edge)]
+    moves: dict[tuple[int, int], tuple[bool, bool]] = {}  # edge -> (row to col, col to row)
+    for e in hidden:
+        i, j = e
+        margin = (i == nr - 1) != (j == nc - 1)
+        positive = grid[i][j] > 0
+        forward, backward = positive or not margin, positive or margin
+        moves[e] = (forward, backward)
+        if forward:
+            arcs.setdefault(i, []).append((nr + j, e))
+        if backward:
+            arcs.setdefault(nr + j, []).append((i, e))
+
+    def reaches(start: int, goal: int, skip: tuple[int, int]) -> bool:
+        seen, stack = {start}, [start]
+        while stack:
+            for nxt, e in arcs.get(stack.pop(), ()):
+                if e == skip or nxt in seen:
+                    continue
+                if nxt == goal:
+                    return True
+                seen.add(nxt)
+                stack.append(nxt)
+        return False
+
+    pinned = []
+    for e in sorted(hidden):
+        row, col = e[0], nr + e[1]
+        forward, backward = moves[e]
+        if forward and reaches(col, row, e):
+            continue
+        if backward and reaches(row, col, e):
+            continue
+        pinned.append(e)
+    return pinned
+
+
+def _consistent(grid: list[list[int]]) -> bool:
+    """True when the grid holds whole non-negative counts whose lines add up to the margins."""
+    if not all(isinstance(v, int) and v >= 0 for r in grid for v in r):
+        return False
+    nr, nc = len(grid), len(grid[0])
+    rows_ok = all(sum(r[: nc - 1]) == r[nc - 1] for r in grid)
+    return rows_ok and all(
+        sum(grid[i][j] for i in range(nr - 1)) == grid[nr - 1][j] for j in range(nc)
+    )
+
+
+def _pinned_by_lp(grid: list[list[int]], hidden: set[tuple[int, int]]) -> list[tuple[int, int]]:
+    """:func:`pinned_cells` by linear programming, for any grid.
 
     The true table is one solution of the attacker's system; two more, from linear
     programs with seeded random objectives, clear every hidden count that takes another

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import random
 import statistics
 import sys
@@ -128,6 +129,7 @@ def main() -> None:
         log.info("%-8s p50 %7.1f ms   p95 %7.1f ms", name, pct(xs, 50), pct(xs, 95))
     last = total_ms[len(total_ms) // 2 :]
     log.info("second half (larger memory): p50 %.1f ms, p95 %.1f ms", pct(last, 50), pct(last, 95))
+    log.info("load average (1, 5, 15 min): %.2f %.2f %.2f", *os.getloadavg())
 
 
 if __name__ == "__main__":

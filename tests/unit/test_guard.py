@@ -17,8 +17,11 @@ from app.guard import (
     Group,
     Guard,
     GuardedTable,
+    MemoryLog,
     ValueSet,
+    cell_bounds,
     complementary_suppression,
+    pinned_cells,
 )
 from app.queries import group_counts
 from synth.errors import QueryRefused
@@ -193,6 +196,98 @@ def test_complementary_suppression_picks_the_smallest_other_cell() -> None:
 
     assert (1, 1) in hidden  # column 1: 30 < 34
     assert (0, 0) in hidden  # row 0: 50 < 54
+
+
+def _random_grid(rng: random.Random) -> list[list[int]]:
+    n_rows, n_cols = rng.randint(1, 6), rng.randint(1, 4)
+    values = rng.choice([(0, 0, 1, 3, 12, 40), (0, 5, 20), (0, 1), (3, 50, 200)])
+    body = [[rng.choice(values) for _ in range(n_cols)] for _ in range(n_rows)]
+    grid = [[*r, sum(r)] for r in body]
+    grid.append([sum(r[j] for r in grid) for j in range(n_cols + 1)])
+    return grid
+
+
+def _pinned_by_bounds(grid: list[list[int]], hidden: set[tuple[int, int]]) -> list:
+    return [e for e, (low, high) in sorted(cell_bounds(grid, hidden).items()) if high - low < 0.5]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pinned_cells_agrees_with_the_linear_programs_on_random_tables(seed: int) -> None:
+    # Setup: tables with many zeros and small counts; any entries hidden, margins included.
+    rng = random.Random(seed)
+    checked = pinned = 0
+    for _ in range(25):
+        grid = _random_grid(rng)
+        entries = [(i, j) for i in range(len(grid)) for j in range(len(grid[0]))]
+        share = rng.choice([0.2, 0.4, 0.6, 0.9])
+        hidden = {e for e in entries if rng.random() < share} or {entries[0]}
+
+        # Run
+        fast = pinned_cells(grid, hidden)
+
+        # Assert: exactly the entries whose LP range is a single value.
+        assert fast == _pinned_by_bounds(grid, hidden), (grid, sorted(hidden))
+        checked += 1
+        pinned += bool(fast)
+    assert 0 < pinned < checked  # both outcomes are exercised
+
+
+def test_pinned_cells_hidden_zeros_can_only_grow() -> None:
+    # Setup: the four body cells lie on a cycle, but column F adds up to zero, so its two
+    # hidden zeros stay zero and each row total then gives the M cell away.
+    grid = [[0, 7, 7], [0, 9, 9], [0, 16, 16]]
+    hidden = {(0, 0), (0, 1), (1, 0), (1, 1)}
+
+    # Run
+    fast = pinned_cells(grid, hidden)
+
+    # Assert
+    assert fast == sorted(hidden)
+    assert fast == _pinned_by_bounds(grid, hidden)
+    assert pinned_cells([[1, 7, 8], [1, 9, 10], [2, 16, 18]], hidden) == []
+
+
+def test_pinned_cells_falls_back_to_the_linear_programs_for_other_grids() -> None:
+    # Setup: totals that do not add up are no table with margins.
+    grid = [[5, 6, 12], [7, 8, 15], [12, 14, 27]]
+    hidden = {(0, 0), (0, 1), (1, 0), (1, 1)}
+
+    assert pinned_cells(grid, hidden) == _pinned_by_bounds(grid, hidden)
+
+
+def _ask(people: list[tuple[int, str]], low: int, high: int, width: int) -> CountTable:
+    """Age bands of ``width`` years by sex, among people aged ``low`` to ``high``."""
+    starts = range(low - low % width, high + 1, width)
+    counts = [
+        [sum(low <= a <= high and b <= a < b + width and s == x for a, s in people) for x in "FM"]
+        for b in starts
+    ]
+    rows = tuple(Group(f"{b}", Cohort({"age": ages(b, b + width - 1)})) for b in starts)
+    cols = (Group("F", sex("F")), Group("M", sex("M")))
+    base = Cohort({"age": ages(low, high)})
+    return CountTable(base, rows, cols, tuple(map(tuple, counts)), f"{width}-year bands")
+
+
+def test_a_long_lived_guard_answers_as_one_freshly_loaded() -> None:
+    # Setup: one population asked overlapping questions. One guard keeps its memory (and
+    # what it derived from it) across queries; another is rebuilt from its log each time.
+    rng = random.Random(5)
+    people = [(rng.randint(20, 79), rng.choice("FM")) for _ in range(400)]
+    kept, log = Guard(k=K), MemoryLog()
+    withheld = 0
+    for step in range(40):
+        low = rng.choice([20, 20, 25, 30, 31, 40, 41])
+        asked = _ask(people, low, rng.choice([79, 79, 69, 70]), rng.choice([5, 10, 20]))
+
+        # Run
+        long_lived = kept.release_table([asked])
+        fresh = Guard(k=K, log=log).release_table([asked])
+
+        # Assert
+        assert full_grid(long_lived) == full_grid(fresh), step
+        assert long_lived.notes == fresh.notes
+        withheld += any("answers released before" in n for n in fresh.notes)
+    assert withheld  # the memory mattered
 
 
 def test_coarsening_prefers_wider_bands_over_hiding_counts() -> None:
