@@ -36,7 +36,10 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/sqlfluff lint sql --templater raw --dialect duckdb
-	SYNTH_DATABASE=:memory: $(BIN)/sqlfluff lint models
+	for dataset in nafld nhanes pbc; do \
+		SYNTH_DATABASE=:memory: $(BIN)/sqlfluff lint --config dbt_project/lint/$$dataset.cfg models \
+			|| exit 1; \
+	done
 
 benchmark: install-dev
 	$(BIN)/python benchmarks/bench_generator.py

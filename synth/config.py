@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import yaml
 
 from synth.errors import ConfigError
@@ -52,6 +53,7 @@ _TOP_KEYS = {
     "mart",
     "privacy",
     "generator",
+    "tuning",
     "app",
     "evaluation",
 }
@@ -122,6 +124,9 @@ class DatasetConfig:
     generator: dict[str, Any]
     app: AppConfig
     raw: dict[str, Any]
+    # sources.date_formats: {table: {column: strptime format}}; staging parses each
+    # declared column with its format and rejects a value that does not match it.
+    date_formats: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def config_hash(self) -> str:
@@ -171,6 +176,16 @@ def _parse(raw: dict[str, Any], path: Path) -> DatasetConfig:
     source_tables = _get(sources_raw, "tables", list, where, prefix="sources")
     if not source_tables or not all(isinstance(t, str) for t in source_tables):
         raise ConfigError("sources.tables", "must list the source tables by name", where)
+    extra = sorted(set(sources_raw) - _SOURCE_KEYS)
+    if extra:
+        raise ConfigError(
+            f"sources.{extra[0]}", f"is not a known key; known keys: {sorted(_SOURCE_KEYS)}", where
+        )
+    date_formats = _parse_date_formats(
+        _get(sources_raw, "date_formats", dict, where, prefix="sources", default={}),
+        source_tables,
+        where,
+    )
     split_raw = _get(raw, "split", dict, where, default={})
     split = SplitConfig(
         holdout_fraction=_num(split_raw, "holdout_fraction", "split", where, 0.2, 0.0, 0.9),
@@ -202,7 +217,81 @@ def _parse(raw: dict[str, Any], path: Path) -> DatasetConfig:
         generator=_get(raw, "generator", dict, where, default={}),
         app=app,
         raw=raw,
+        date_formats=date_formats,
     )
+
+
+_SOURCE_KEYS = {"dir", "tables", "date_formats"}
+# strptime directives DuckDB reads; a format naming any other is refused up front.
+_DATE_DIRECTIVES = set("aAbBcdfgGhHIjmMnpsSTuUVwWxXyYzZ%") | {
+    "-d",
+    "-m",
+    "-H",
+    "-I",
+    "-M",
+    "-S",
+    "-j",
+    "-y",
+}
+_DIRECTIVE = re.compile(r"%(-?.)")
+
+
+def _parse_date_formats(
+    raw: dict[str, Any], tables: list[str], where: str
+) -> dict[str, dict[str, str]]:
+    """Check sources.date_formats: {table: {column: strptime format}}.
+
+    A format must name a year, a month and a day (or a day of the year) with
+    directives DuckDB's strptime reads, and must read back what it writes: a
+    format is declared, never guessed, so a vague one is refused here.
+    """
+    parsed: dict[str, dict[str, str]] = {}
+    for table, columns in raw.items():
+        key = f"sources.date_formats.{table}"
+        if table not in tables:
+            raise ConfigError(
+                key, f"names a table that sources.tables does not list {tables}", where
+            )
+        if not isinstance(columns, dict) or not columns:
+            raise ConfigError(
+                key, "must map column names to formats, e.g. {visit_date: '%d/%m/%Y'}", where
+            )
+        parsed[table] = {}
+        for column, fmt in columns.items():
+            ckey = f"{key}.{column}"
+            if not isinstance(column, str) or not _NAME.match(column):
+                raise ConfigError(
+                    ckey, "must be a lowercase column name (letters, digits, _)", where
+                )
+            if not isinstance(fmt, str):
+                raise ConfigError(
+                    ckey, f"must be a strptime format such as '%Y-%m-%d', got {fmt!r}", where
+                )
+            _check_date_format(fmt, ckey, where)
+            parsed[table][column] = fmt
+    return parsed
+
+
+def _check_date_format(fmt: str, key: str, where: str) -> None:
+    directives = _DIRECTIVE.findall(fmt)
+    unknown = [d for d in directives if d not in _DATE_DIRECTIVES]
+    if unknown:
+        raise ConfigError(key, f"uses %{unknown[0]}, which strptime does not read ({fmt!r})", where)
+    letters = {d.lstrip("-") for d in directives}
+    has_year = bool({"Y", "y", "G"} & letters)
+    has_day = "j" in letters or ("d" in letters and bool({"m", "b", "B", "h"} & letters))
+    if not (has_year and has_day):
+        raise ConfigError(
+            key, f"({fmt!r}) must name a year, a month and a day, e.g. '%d/%m/%Y'", where
+        )
+    # The engine that will read the dates checks the format.
+    with duckdb.connect() as con:
+        back = con.execute(
+            "select try_strptime(strftime(timestamp '2021-04-03 13:14:15.123456', $1), $1)",
+            [fmt],
+        ).fetchone()[0]
+    if back is None or back.date().isoformat() != "2021-04-03":
+        raise ConfigError(key, f"({fmt!r}) does not read back the dates it writes", where)
 
 
 def _parse_mart(raw: dict[str, Any], where: str) -> MartConfig:

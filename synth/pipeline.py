@@ -56,9 +56,14 @@ def prepare(cfg: DatasetConfig, *, select: str | None = None) -> StepResult:
         select: Optional dbt node selection (``--select``), for partial builds.
 
     Raises:
-        DataError: A source file named by the configuration is missing.
-        SynthError: dbt failed; the message holds the end of its log.
+        SynthError: A source file named by the configuration is missing, or dbt
+            failed; the message holds the end of its log.
+        DataError: A column that sources.date_formats declares is not in its file.
     """
+    import pyarrow.parquet as pq
+
+    from synth.errors import DataError
+
     start = time.perf_counter()
     for table in cfg.source_tables:
         path = cfg.source_dir / f"{table}.parquet"
@@ -67,6 +72,18 @@ def prepare(cfg: DatasetConfig, *, select: str | None = None) -> StepResult:
                 f"The source file {path} (configuration key sources.tables: {table}) does "
                 "not exist; check sources.dir in the configuration."
             )
+    for table, formats in cfg.date_formats.items():
+        # A declared date column must exist, else staging would fail deep in dbt.
+        path = cfg.source_dir / f"{table}.parquet"
+        columns = {name.lower() for name in pq.read_schema(path).names}
+        for column in formats:
+            if column not in columns:
+                raise DataError(
+                    f"configuration key sources.date_formats.{table}.{column} declares a "
+                    "date column the file does not have; fix the column name or remove it.",
+                    source=str(path),
+                    column=column,
+                )
     cfg.database.parent.mkdir(parents=True, exist_ok=True)
     dbt_vars = {
         "config_path": str(cfg.path),

@@ -37,29 +37,25 @@ create or replace macro synth_fn.parse_timestamp(raw, fmt) as
 --              'numeric artefact read as 0' for tiny values such as 5.4e-79 that
 --              the SAS transport format leaves where a zero was meant);
 --   problem    why no number could be read (NULL when one could).
-create or replace macro synth_fn.parse_measurement(raw) as (
-    with
-    parts as (
-        select
-            synth_fn.clean_text(raw) as txt,
-            regexp_extract(
-                synth_fn.clean_text(raw), '^(<=|>=|<|>)\s*(.*)$', 1
-            ) as censor_sign,
-            regexp_extract(
-                synth_fn.clean_text(raw), '^(<=|>=|<|>)\s*(.*)$', 2
-            ) as censor_rest
-    ),
-    numbers as (
-        select
-            txt,
-            nullif(censor_sign, '') as censor_sign,
-            try_cast(
-                case when censor_sign = '' then txt else censor_rest end
-                as double
-            ) as number
-        from parts
-    )
-    select struct_pack(
+-- Plain expressions, no subquery, so that it stays fast on tens of millions of
+-- rows: a plain number is cast once; only text that starts with a sign of
+-- censoring goes through the regular expression.
+create or replace macro synth_fn.censor_sign(txt) as
+    nullif(regexp_extract(txt, '^(<=|>=|<|>)\s*(.*)$', 1), '');
+
+create or replace macro synth_fn.measurement_number(txt) as
+    coalesce(
+        try_cast(txt as double),
+        case
+            when synth_fn.censor_sign(txt) is not null
+                then try_cast(
+                    regexp_extract(txt, '^(<=|>=|<|>)\s*(.*)$', 2) as double
+                )
+        end
+    );
+
+create or replace macro synth_fn.measurement_struct(txt, number) as
+    struct_pack(
         value := case
             when number is null or isnan(number) or isinf(number) then null
             when abs(number) < 1e-30 then 0.0
@@ -67,7 +63,7 @@ create or replace macro synth_fn.parse_measurement(raw) as (
         end,
         qualifier := case
             when number is null or isnan(number) or isinf(number) then null
-            else coalesce(censor_sign, '=')
+            else coalesce(synth_fn.censor_sign(txt), '=')
         end,
         note := case
             when number is null then null
@@ -80,6 +76,10 @@ create or replace macro synth_fn.parse_measurement(raw) as (
             when number is null or isnan(number) or isinf(number)
                 then 'value is not a number: ' || txt
         end
-    )
-    from numbers
-);
+    );
+
+create or replace macro synth_fn.parse_measurement(raw) as
+    synth_fn.measurement_struct(
+        synth_fn.clean_text(raw),
+        synth_fn.measurement_number(synth_fn.clean_text(raw))
+    );

@@ -1,6 +1,7 @@
--- One row per pair of measurements read on the same person and day: how many such
--- readings they share and how many are identical. A pair identical on every shared
--- reading is a copy error in the extract (is_copy); the copy is not used in the mart.
+-- One row per pair of measurements read on the same person and day: how many
+-- such readings they share and how many are identical. A pair identical on
+-- every shared reading is a copy error in the extract (is_copy); the copy is
+-- not used in the mart.
 
 with
 

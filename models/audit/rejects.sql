@@ -1,8 +1,9 @@
--- One row per source row that could not be used: the source table, the row's line
--- in the original file (header = line 1), the column at fault where there is one,
--- the raw value and the reason. A row that carries several values (a wide row) is
--- rejected only when the row itself is unusable; a single bad value of such a row
--- is set to NULL instead and listed in audit.value_changes.
+-- One row per source row that could not be used: the source table, the row's
+-- line in the original file (header = line 1), the column at fault where
+-- there is one, the raw value and the reason. A row that carries several
+-- values (a wide row) is rejected only when the row itself is unusable; a
+-- single bad value of such a row is set to NULL instead and listed in
+-- audit.value_changes.
 
 with
 
@@ -70,7 +71,7 @@ record_rejects as (
         person_id,
         column_name,
         raw_value,
-        problem
+        problem as reject_reason
     from measurements
     where is_row_record and problem is not null and staging_reason is null
 
@@ -80,9 +81,9 @@ record_rejects as (
         source_name,
         source_line,
         person_id,
-        null,
-        source_code,
-        problem
+        null as column_name,
+        source_code as raw_value,
+        problem as reject_reason
     from conditions
     where is_row_record and problem is not null and staging_reason is null
 
@@ -92,9 +93,9 @@ record_rejects as (
         source_name,
         source_line,
         person_id,
-        item,
-        raw_answer,
-        problem
+        item as column_name,
+        raw_answer as raw_value,
+        problem as reject_reason
     from answers
     where is_row_record and problem is not null and staging_reason is null
 

@@ -1,7 +1,7 @@
--- One row per source table of the selected dataset: rows in the file, rows read,
--- kept, rejected and removed as exact duplicates. The tests beside this model
--- check that nothing is lost: rows_read = rows_kept + rows_rejected +
--- rows_duplicate, and rows_read = rows_in_file.
+-- One row per source table of the selected dataset: rows in the file, rows
+-- read, kept, rejected and removed as exact duplicates. The tests beside
+-- this model check that nothing is lost: rows_read = rows_kept +
+-- rows_rejected + rows_duplicate, and rows_read = rows_in_file.
 
 {%- set tables = synth_setting('sources.tables', []) %}
 {%- set data_dir = var('data_dir', '../data/' ~ synth_dataset()) %}
@@ -53,9 +53,10 @@ file_counts as (
     {%- for table in tables %}
 
     union all
+
     select
-        '{{ table }}',
-        count(*)
+        '{{ table }}' as source_name,
+        count(*) as rows_in_file
     from read_parquet('{{ data_dir }}/{{ table }}.parquet')
     {%- endfor %}
 

@@ -1,7 +1,8 @@
--- One row per value of a wide source row (a row that carries several values) that
--- was changed while the row was kept: set to NULL (outside its plausible range,
--- not a number, a survey missing code, a duplicate of a value on another row) or
--- corrected (negative zero, a numeric artefact read as 0).
+-- One row per value of a wide source row (a row that carries several values)
+-- that was changed while the row was kept: set to NULL (outside its
+-- plausible range, not a number, a survey missing code, a duplicate of a
+-- value on another row) or corrected (negative zero, a numeric artefact read
+-- as 0).
 
 with
 
@@ -45,10 +46,10 @@ changes as (
         source_name,
         source_line,
         person_id,
-        item,
-        raw_answer,
-        'set to NULL',
-        missing_reason
+        item as column_name,
+        raw_answer as raw_value,
+        'set to NULL' as action,
+        missing_reason as reason
     from answers
     where problem is null and missing_reason is not null
 

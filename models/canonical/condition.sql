@@ -7,6 +7,23 @@ conditions as (
 
     select * from {{ ref('int_conditions__mapped_to_icd10_blocks') }}
 
+),
+
+kept as (
+
+    select
+        person_id,
+        day_offset,
+        condition,
+        icd10_code,
+        icd10_block,
+        icd10_chapter,
+        source_name,
+        source_code,
+        source_line
+
+    from conditions
+
 )
 
-select * from conditions
+select * from kept

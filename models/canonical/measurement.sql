@@ -1,6 +1,6 @@
 -- One row per usable measured value: person, day offset from the index date,
--- measurement, value in the measurement's unit, and its qualifier ('=' or, for a
--- censored value such as <5, the sign with the bound as the value).
+-- measurement, value in the measurement's unit, and its qualifier ('=' or,
+-- for a censored value such as <5, the sign with the bound as the value).
 
 with
 

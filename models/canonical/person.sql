@@ -1,6 +1,6 @@
--- One row per person of the selected dataset: sex, age at the index date, birth
--- year where known, and the index date where the source has calendar dates (else
--- day 0 of every day offset).
+-- One row per person of the selected dataset: sex, age at the index date,
+-- birth year where known, and the index date where the source has calendar
+-- dates (else day 0 of every day offset).
 
 with
 
@@ -16,6 +16,7 @@ kept as (
         person_id,
         sex,
         age_years,
+        age_qualifier,
         birth_year,
         index_date,
         source_name,

@@ -1,6 +1,6 @@
--- One row per questionnaire answer: person, day offset, item and answer (text).
--- An answer that is a missing code (refused, don't know, not asked) is NULL with
--- its missing_reason.
+-- One row per questionnaire answer: person, day offset, item and answer
+-- (text). An answer that is a missing code (refused, don't know, not asked)
+-- is NULL with its missing_reason.
 
 with
 

@@ -1,5 +1,6 @@
--- One row per usable diagnosis, with the ICD-10 block and chapter its code rolls
--- up to (C34 -> C30-C39 -> II), from reference.icd10_blocks and icd10_chapters.
+-- One row per usable diagnosis, with the ICD-10 block and chapter its code
+-- rolls up to (C34 -> C30-C39 -> II), from reference.icd10_blocks and
+-- icd10_chapters.
 
 with
 

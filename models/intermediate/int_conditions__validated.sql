@@ -1,7 +1,8 @@
 -- One row per mapped diagnosis of the selected dataset, with every reason it
--- cannot be used: staging problems, a source code that reference.condition_codes
--- does not map to ICD-10, a person not in the person table; and is_duplicate for
--- the same code, person and day seen on an earlier row.
+-- cannot be used: staging problems, a source code that
+-- reference.condition_codes does not map to ICD-10, a person not in the
+-- person table; and is_duplicate for the same code, person and day seen on
+-- an earlier row.
 
 with
 

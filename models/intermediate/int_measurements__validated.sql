@@ -1,9 +1,10 @@
--- One row per mapped measured value of the selected dataset, converted to the
--- measurement's unit (reference.unit_conversions), with every reason it cannot
--- be used: staging and parsing problems, survey missing codes, an unknown code,
--- a person not in the person table, a value outside the plausible range of the
--- measurement (reference.measurement_codes); and is_duplicate for the same value
--- of the same code, person and day seen on an earlier row.
+-- One row per mapped measured value of the selected dataset, converted to
+-- the measurement's unit (reference.unit_conversions), with every reason it
+-- cannot be used: staging and parsing problems, survey missing codes, an
+-- unknown code, a person not in the person table, a value outside the
+-- plausible range of the measurement (reference.measurement_codes); and
+-- is_duplicate for the same value of the same code, person and day seen on
+-- an earlier row.
 
 with
 
@@ -80,22 +81,43 @@ checked as (
 
 ),
 
+-- The first usable row of each value (person, day, code, value, qualifier);
+-- only values seen more than once, so the join below stays small. A group by
+-- and a join, not a window over every row: duplicates are rare.
+repeated_values as (
+
+    select
+        person_id,
+        day_offset,
+        source_code,
+        converted_value,
+        value_qualifier,
+        min({ 'name': source_name, 'line': source_line }) as first_row
+
+    from checked
+    where problem is null
+    group by all
+    having count(*) > 1
+
+),
+
 ranked as (
 
     select
-        *,
-        row_number() over (
-            partition by
-                person_id,
-                day_offset,
-                source_code,
-                converted_value,
-                value_qualifier,
-                problem is null
-            order by source_name, source_line
-        ) as occurrence
+        checked.*,
+        repeated_values.first_row is not null
+        and { 'name': checked.source_name, 'line': checked.source_line }
+        <> repeated_values.first_row as is_later_copy
 
     from checked
+    left join repeated_values
+        on
+            checked.problem is null
+            and checked.person_id = repeated_values.person_id
+            and checked.day_offset = repeated_values.day_offset
+            and checked.source_code = repeated_values.source_code
+            and checked.converted_value = repeated_values.converted_value
+            and checked.value_qualifier = repeated_values.value_qualifier
 
 )
 
@@ -115,6 +137,6 @@ select
     value_note,
     reject_reason as staging_reason,
     problem,
-    problem is null and occurrence > 1 as is_duplicate
+    coalesce(is_later_copy, false) as is_duplicate
 
 from ranked

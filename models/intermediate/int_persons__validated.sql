@@ -29,6 +29,7 @@ select
     person_id,
     sex,
     age_years,
+    age_qualifier,
     birth_year,
     index_date,
     reject_reason as staging_reason,

@@ -1,7 +1,8 @@
--- One row per mapped questionnaire answer of the selected dataset. A missing code
--- (refused, don't know, not asked) keeps the row with a NULL answer and the
--- missing_reason; staging problems and unknown persons are problems; is_duplicate
--- marks the same answer to the same item, person and day seen on an earlier row.
+-- One row per mapped questionnaire answer of the selected dataset. A missing
+-- code (refused, don't know, not asked) keeps the row with a NULL answer and
+-- the missing_reason; staging problems and unknown persons are problems;
+-- is_duplicate marks the same answer to the same item, person and day seen
+-- on an earlier row.
 
 with
 

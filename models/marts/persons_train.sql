@@ -3,6 +3,9 @@
 {{ config(materialized='view') }}
 
 {%- set split_column = synth_setting('mart.split_column', 'split') %}
+{%- set columns = synth_setting('mart.columns', {}) %}
 
-select * exclude ({{ split_column }}) from {{ ref('persons') }}
+select
+    {{ columns.keys() | join(',\n    ') }}
+from {{ ref('persons') }}
 where {{ split_column }} = 'train'

@@ -31,7 +31,10 @@ def test_bundled_config_loads() -> None:
 @pytest.mark.parametrize(
     ("mutate", "key"),
     [
-        (lambda r: r["mart"]["columns"]["age_years"].update(kind="number"), "mart.columns.age_years.kind"),
+        (
+            lambda r: r["mart"]["columns"]["age_years"].update(kind="number"),
+            "mart.columns.age_years.kind",
+        ),
         (lambda r: r["mart"]["columns"]["sex"].update(role="secret"), "mart.columns.sex.role"),
         (lambda r: r["mart"]["columns"]["sex"].update(colour="red"), "mart.columns.sex.colour"),
         (lambda r: r["privacy"].update(k=1), "privacy.k"),
@@ -40,7 +43,10 @@ def test_bundled_config_loads() -> None:
         (lambda r: r.pop("mart"), "mart"),
         (lambda r: r.update(extra=1), "extra"),
         (lambda r: r["app"].update(flag_columns=["has_nothing"]), "app.flag_columns[0]"),
-        (lambda r: r["mart"]["columns"]["age_years"].update(lower=200), "mart.columns.age_years.lower"),
+        (
+            lambda r: r["mart"]["columns"]["age_years"].update(lower=200),
+            "mart.columns.age_years.lower",
+        ),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, mutate, key: str) -> None:
@@ -114,3 +120,52 @@ def test_variable_errors_name_the_key(tmp_path: Path, mutate, key: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert err.value.key == key
+
+
+@pytest.mark.parametrize(
+    ("date_formats", "key"),
+    [
+        ({"nafld9_unknown": {"lab_date": "%d/%m/%Y"}}, "sources.date_formats.nafld9_unknown"),
+        ({"nafld2_labs_long": {}}, "sources.date_formats.nafld2_labs_long"),
+        (
+            {"nafld2_labs_long": {"Lab Date": "%d/%m/%Y"}},
+            "sources.date_formats.nafld2_labs_long.Lab Date",
+        ),
+        (
+            {"nafld2_labs_long": {"lab_date": 20210403}},
+            "sources.date_formats.nafld2_labs_long.lab_date",
+        ),
+        (
+            {"nafld2_labs_long": {"lab_date": "%d/%m"}},
+            "sources.date_formats.nafld2_labs_long.lab_date",
+        ),
+        (
+            {"nafld2_labs_long": {"lab_date": "%Q-%m-%d"}},
+            "sources.date_formats.nafld2_labs_long.lab_date",
+        ),
+    ],
+)
+def test_date_format_errors_name_the_key(tmp_path: Path, date_formats, key: str) -> None:
+    path = _write(tmp_path, lambda r: r["sources"].update(date_formats=date_formats))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.key == key
+
+
+def test_unknown_sources_key_is_named(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda r: r["sources"].update(date_format="%Y"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.key == "sources.date_format"
+
+
+def test_declared_date_formats_are_kept(tmp_path: Path) -> None:
+    formats = {"nafld2_labs_long": {"visit_date": "%d/%m/%Y", "lab_ts": "%Y%m%d%H%M%S%f"}}
+    path = _write(tmp_path, lambda r: r["sources"].update(date_formats=formats))
+    assert load_config(path).date_formats == formats
+
+
+@pytest.mark.parametrize("dataset", ["nafld", "nhanes", "pbc"])
+def test_bundled_datasets_declare_no_dates(dataset: str) -> None:
+    # Their times are day offsets from the index date; the configs say so.
+    assert load_config(REPO / "configs" / f"{dataset}.yml").date_formats == {}

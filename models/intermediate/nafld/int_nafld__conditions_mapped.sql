@@ -1,5 +1,6 @@
--- One row per row of the NAFLD diagnosis file, in the canonical condition shape;
--- the event name is the source code that reference.condition_codes maps to ICD-10.
+-- One row per row of the NAFLD diagnosis file, in the canonical condition
+-- shape; the event name is the source code that reference.condition_codes
+-- maps to ICD-10.
 
 with
 

@@ -1,5 +1,6 @@
--- One row per usable row of the NAFLD persons file, in the canonical death shape:
--- whether the person died during follow-up and the last day of follow-up.
+-- One row per usable row of the NAFLD persons file, in the canonical death
+-- shape: whether the person died during follow-up and the last day of
+-- follow-up.
 
 with
 

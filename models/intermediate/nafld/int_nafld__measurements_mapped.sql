@@ -70,10 +70,10 @@ mapped_body_values as (
         0 as day_offset,
         source_code,
         raw_value,
-        parsed.value as result_value,
-        parsed.qualifier as value_qualifier,
-        parsed.note as value_note,
-        parsed.problem as reject_reason,
+        parsed['value'] as result_value,
+        parsed['qualifier'] as value_qualifier,
+        parsed['note'] as value_note,
+        parsed['problem'] as reject_reason,
         null::varchar as missing_reason
 
     from body_values

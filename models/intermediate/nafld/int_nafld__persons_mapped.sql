@@ -1,6 +1,6 @@
--- One row per row of the NAFLD persons file, in the canonical person shape. Times
--- are day offsets from the person's index date (day 0); there are no calendar
--- dates in this extract.
+-- One row per row of the NAFLD persons file, in the canonical person shape.
+-- Times are day offsets from the person's index date (day 0); there are no
+-- calendar dates in this extract.
 
 with
 
@@ -18,6 +18,7 @@ mapped as (
         person_id,
         sex,
         age_years,
+        '=' as age_qualifier,
         null::integer as birth_year,
         null::date as index_date,
         reject_reason

@@ -1,7 +1,8 @@
--- One row per non-blank value of every NHANES component table: source table, line,
--- person, NHANES variable and the raw text, with missing_reason when the value is
--- a code for no answer (a value label Refused / Don't know for that variable, or
--- the label text itself where the export recoded codes to labels).
+-- One row per non-blank value of every NHANES component table: source table,
+-- line, person, NHANES variable and the raw text, with missing_reason when
+-- the value is a code for no answer (a value label Refused / Don't know for
+-- that variable, or the label text itself where the export recoded codes to
+-- labels).
 
 {%- set tables = [
     'demographics', 'examination', 'laboratory', 'medical_conditions',
@@ -37,7 +38,7 @@ unpivoted as (
         raw_value
     from (
         unpivot (
-            select * exclude (reject_reason{{ ', sex, age_years'
+            select * exclude (reject_reason{{ ', sex, age_years, age_qualifier'
                 if table == 'demographics' }})
             from {{ table }}
         )
@@ -67,7 +68,9 @@ coded as (
                     then 'refused'
                 when
                     replace(
-                        lower(synth_fn.clean_text(unpivoted.raw_value)), '''', ''
+                        lower(synth_fn.clean_text(unpivoted.raw_value)),
+                        '''',
+                        ''
                     ) = 'dont know'
                     then 'don''t know'
             end

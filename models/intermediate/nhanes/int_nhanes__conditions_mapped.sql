@@ -1,6 +1,7 @@
--- One row per NHANES answer that reports a diagnosis, in the canonical condition
--- shape: an answer coded <variable>=<answer> that reference.condition_codes maps
--- to ICD-10 (MCQ160E=1, heart attack; MCQ230A=23, lung cancer ...), at day 0.
+-- One row per NHANES answer that reports a diagnosis, in the canonical
+-- condition shape: an answer coded <variable>=<answer> that
+-- reference.condition_codes maps to ICD-10 (MCQ160E=1, heart attack;
+-- MCQ230A=23, lung cancer ...), at day 0.
 
 with
 

@@ -1,6 +1,6 @@
--- One row per NHANES value of a variable that reference.measurement_codes lists
--- as a measurement (examination, laboratory and a few questionnaire numbers), in
--- the canonical measurement shape, at day 0.
+-- One row per NHANES value of a variable that reference.measurement_codes
+-- lists as a measurement (examination, laboratory and a few questionnaire
+-- numbers), in the canonical measurement shape, at day 0.
 
 with
 
@@ -39,11 +39,11 @@ mapped as (
         0 as day_offset,
         variable as source_code,
         raw_value,
-        parsed_value.value as result_value,
-        parsed_value.qualifier as value_qualifier,
-        parsed_value.note as value_note,
+        parsed_value['value'] as result_value,
+        parsed_value['qualifier'] as value_qualifier,
+        parsed_value['note'] as value_note,
         case
-            when missing_reason is null then parsed_value.problem
+            when missing_reason is null then parsed_value['problem']
         end as reject_reason,
         missing_reason
 

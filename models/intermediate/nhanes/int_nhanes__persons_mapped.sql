@@ -1,5 +1,6 @@
--- One row per row of the NHANES demographics table, in the canonical person shape;
--- the index date is the examination (day 0) and there are no calendar dates.
+-- One row per row of the NHANES demographics table, in the canonical person
+-- shape; the index date is the examination (day 0) and there are no calendar
+-- dates.
 
 with
 
@@ -17,6 +18,7 @@ mapped as (
         person_id,
         sex,
         age_years,
+        age_qualifier,
         null::integer as birth_year,
         null::date as index_date,
         reject_reason

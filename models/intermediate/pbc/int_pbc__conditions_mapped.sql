@@ -1,7 +1,8 @@
--- One row per diagnosis or finding of the PBC files, in the canonical condition
--- shape: primary biliary cholangitis for every enrolled patient (day 0), and each
--- finding present at baseline or a visit (ascites, hepatomegaly, spiders, edema),
--- coded <finding>=<value> for reference.condition_codes.
+-- One row per diagnosis or finding of the PBC files, in the canonical
+-- condition shape: primary biliary cholangitis for every enrolled patient
+-- (day 0), and each finding present at baseline or a visit (ascites,
+-- hepatomegaly, spiders, edema), coded <finding>=<value> for
+-- reference.condition_codes.
 
 with
 
@@ -29,6 +30,9 @@ findings as (
         finding,
         raw_value
     from (
+        -- sqlfluff's DuckDB grammar gives unpivot's `on` list no indent
+        -- level of its own; the list is indented here for the reader.
+        -- noqa: disable=LT02
         unpivot baseline
         on
             ascites_text as ascites,
@@ -36,6 +40,7 @@ findings as (
             spiders_text as spiders,
             edema_text as edema
         into name finding value raw_value
+        -- noqa: enable=LT02
     )
 
     union all
@@ -48,6 +53,7 @@ findings as (
         finding,
         raw_value
     from (
+        -- noqa: disable=LT02
         unpivot visits
         on
             ascites_text as ascites,
@@ -55,6 +61,7 @@ findings as (
             spiders_text as spiders,
             edema_text as edema
         into name finding value raw_value
+        -- noqa: enable=LT02
     )
 
 ),

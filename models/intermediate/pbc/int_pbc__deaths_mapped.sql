@@ -1,5 +1,5 @@
--- One row per usable PBC baseline row, in the canonical death shape: status 2 is
--- death; 0 (censored) and 1 (liver transplant) end follow-up alive.
+-- One row per usable PBC baseline row, in the canonical death shape: status
+-- 2 is death; 0 (censored) and 1 (liver transplant) end follow-up alive.
 
 with
 

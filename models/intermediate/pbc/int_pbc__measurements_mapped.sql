@@ -1,6 +1,6 @@
--- One row per lab value of the PBC files, in the canonical measurement shape: the
--- baseline labs at day 0 and every visit's labs at its day. A lab recorded in both
--- files for the same day is removed later as a duplicate.
+-- One row per lab value of the PBC files, in the canonical measurement
+-- shape: the baseline labs at day 0 and every visit's labs at its day. A lab
+-- recorded in both files for the same day is removed later as a duplicate.
 
 with
 
@@ -29,6 +29,9 @@ baseline_values as (
         raw_value
 
     from (
+        -- sqlfluff's DuckDB grammar gives unpivot's `on` list no indent
+        -- level of its own; the list is indented here for the reader.
+        -- noqa: disable=LT02
         unpivot baseline
         on
             bili_text as bili,
@@ -42,6 +45,7 @@ baseline_values as (
             protime_text as protime,
             stage_text as stage
         into name source_code value raw_value
+        -- noqa: enable=LT02
     )
 
 ),
@@ -57,6 +61,7 @@ visit_values as (
         raw_value
 
     from (
+        -- noqa: disable=LT02
         unpivot visits
         on
             bili_text as bili,
@@ -68,6 +73,7 @@ visit_values as (
             protime_text as protime,
             stage_text as stage
         into name source_code value raw_value
+        -- noqa: enable=LT02
     )
 
 ),
@@ -102,10 +108,10 @@ mapped as (
         day_offset,
         source_code,
         raw_value,
-        parsed_value.value as result_value,
-        parsed_value.qualifier as value_qualifier,
-        parsed_value.note as value_note,
-        parsed_value.problem as reject_reason,
+        parsed_value['value'] as result_value,
+        parsed_value['qualifier'] as value_qualifier,
+        parsed_value['note'] as value_note,
+        parsed_value['problem'] as reject_reason,
         null::varchar as missing_reason
 
     from parsed

@@ -17,6 +17,7 @@ mapped as (
         person_id,
         sex,
         age_years,
+        '=' as age_qualifier,
         null::integer as birth_year,
         null::date as index_date,
         reject_reason

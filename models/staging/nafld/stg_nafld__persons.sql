@@ -1,6 +1,7 @@
--- One row per row of the persons file, typed. Values that do not cast are flagged
--- in reject_reason; nothing is dropped here. Body measurements stay text: the
--- mapping to canonical measurements parses and checks them one by one.
+-- One row per row of the persons file, typed. Values that do not cast are
+-- flagged in reject_reason; nothing is dropped here. Body measurements stay
+-- text: the mapping to canonical measurements parses and checks them one by
+-- one.
 
 with
 
@@ -21,6 +22,7 @@ typed as (
         -- numbers
         synth_fn.parse_integer(age)::integer as age_years,
         synth_fn.parse_integer(futime)::integer as followup_days,
+        {{- parse_declared_dates('nafld1_persons') }}
 
         -- text kept for the measurement mapping
         weight as weight_text,
@@ -51,6 +53,7 @@ flagged as (
             when followup_days is null
                 then 'futime is missing or not a whole number'
             when is_dead is null then 'status is not 0 or 1'
+            {{- declared_date_problems('nafld1_persons') }}
         end as reject_reason
 
     from typed
@@ -68,6 +71,7 @@ select
     bmi_text,
     followup_days,
     is_dead,
+    {{- declared_date_columns('nafld1_persons') }}
     reject_reason
 
 from flagged

@@ -2,6 +2,8 @@
 -- cast and renamed; the other variables stay text under their NHANES names.
 -- Age is top-coded at 80 (80 means 80 or older).
 
+{{ refuse_declared_dates('nhanes_demographics') }}
+
 with
 
 source as (
@@ -19,6 +21,12 @@ typed as (
             when 'Male' then 'M' when 'Female' then 'F'
         end as sex,
         synth_fn.parse_integer(ridageyr)::integer as age_years,
+        -- RIDAGEYR is top-coded: 80 stands for 80 years and over, kept as the
+        -- bound with '>=' the way a censored lab value keeps its bound.
+        case
+            when synth_fn.parse_integer(ridageyr) >= 80 then '>='
+            when synth_fn.parse_integer(ridageyr) is not null then '='
+        end as age_qualifier,
         * exclude (seqn, riagendr, ridageyr, file_row_number)
 
     from source
@@ -41,4 +49,6 @@ flagged as (
 
 )
 
-select * from flagged
+-- The survey variables pass through under their NHANES names: the source file,
+-- not this model, fixes how many columns there are.
+select * from flagged  -- noqa: AM04

@@ -3,6 +3,8 @@
 -- its NHANES name (the codebook says how each is read, see
 -- int_nhanes__answers_unpivoted).
 
+{{ refuse_declared_dates('nhanes_examination') }}
+
 with
 
 source as (
@@ -35,4 +37,6 @@ flagged as (
 
 )
 
-select * from flagged
+-- The survey variables pass through under their NHANES names: the source file,
+-- not this model, fixes how many columns there are.
+select * from flagged  -- noqa: AM04

@@ -1,7 +1,9 @@
--- One row per row of the NHANES medical_conditions table: SEQN cast to person_id and
--- flagged when it is not a whole number; every survey variable stays text under
--- its NHANES name (the codebook says how each is read, see
+-- One row per row of the NHANES medical_conditions table: SEQN cast to
+-- person_id and flagged when it is not a whole number; every survey variable
+-- stays text under its NHANES name (the codebook says how each is read, see
 -- int_nhanes__answers_unpivoted).
+
+{{ refuse_declared_dates('nhanes_medical_conditions') }}
 
 with
 
@@ -35,4 +37,6 @@ flagged as (
 
 )
 
-select * from flagged
+-- The survey variables pass through under their NHANES names: the source file,
+-- not this model, fixes how many columns there are.
+select * from flagged  -- noqa: AM04

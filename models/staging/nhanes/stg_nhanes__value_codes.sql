@@ -1,5 +1,5 @@
--- One row per value label of the NHANES codebook; missing_reason names the labels
--- that stand for no answer (refused, don't know).
+-- One row per value label of the NHANES codebook; missing_reason names the
+-- labels that stand for no answer (refused, don't know).
 
 with
 

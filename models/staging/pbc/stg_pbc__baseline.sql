@@ -1,6 +1,7 @@
--- One row per row of the PBC baseline file, typed. Ids, times, codes and sex are
--- cast here; lab values and findings stay text, parsed one by one by the mapping
--- to canonical measurements and conditions. Cast failures are flagged.
+-- One row per row of the PBC baseline file, typed. Ids, times, codes and sex
+-- are cast here; lab values and findings stay text, parsed one by one by the
+-- mapping to canonical measurements and conditions. Cast failures are
+-- flagged.
 
 with
 
@@ -24,6 +25,7 @@ typed as (
             when 'f' then 'F' when 'm' then 'M'
         end as sex,
         synth_fn.parse_integer(time)::integer as followup_days,
+        {{- parse_declared_dates('pbc_baseline') }}
         synth_fn.normalise_code(status) as status_code,
         synth_fn.normalise_code(trt) as treatment_code,
 
@@ -62,6 +64,7 @@ flagged as (
                 then 'time is missing or not a whole number'
             when status_code not in ('0', '1', '2')
                 then 'status is not 0, 1 or 2'
+            {{- declared_date_problems('pbc_baseline') }}
         end as reject_reason
 
     from typed

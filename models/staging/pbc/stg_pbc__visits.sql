@@ -1,5 +1,6 @@
--- One row per row of the PBC visits file, typed: person, day from enrolment, and
--- the visit's findings and labs as text (parsed by the canonical mapping).
+-- One row per row of the PBC visits file, typed: person, day from enrolment,
+-- and the visit's findings and labs as text (parsed by the canonical
+-- mapping).
 
 with
 
@@ -16,6 +17,7 @@ typed as (
         file_row_number + 2 as source_line,
         synth_fn.parse_integer(id) as person_id,
         synth_fn.parse_integer(day)::integer as day_offset,
+        {{- parse_declared_dates('pbcseq_visits') }}
 
         -- findings, as text
         ascites as ascites_text,
@@ -45,6 +47,7 @@ flagged as (
             when person_id is null
                 then 'person id is missing or not a whole number'
             when day_offset is null then 'day is missing or not a whole number'
+            {{- declared_date_problems('pbcseq_visits') }}
         end as reject_reason
 
     from typed
