@@ -18,9 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from synth import warehouse
 from synth.config import DatasetConfig
-from synth.errors import SynthError
+from synth.errors import DataError, SynthError
+
+# The generator, metric and report modules (torch, scikit-learn, plotly) are imported
+# inside the steps that use them, so that `--help` and `prepare` start quickly.
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +65,6 @@ def prepare(cfg: DatasetConfig, *, select: str | None = None) -> StepResult:
             failed; the message holds the end of its log.
         DataError: A column that sources.date_formats declares is not in its file.
     """
-    import pyarrow.parquet as pq
-
-    from synth.errors import DataError
-
     start = time.perf_counter()
     for table in cfg.source_tables:
         path = cfg.source_dir / f"{table}.parquet"

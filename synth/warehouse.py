@@ -116,9 +116,7 @@ def record_run(con: duckdb.DuckDBPyConnection, run_id: str, **fields: Any) -> No
     else:
         fields = {**fields, "updated_at": now}
         sets = ", ".join(f"{name} = ?" for name in fields)
-        con.execute(
-            f"update meta.runs set {sets} where run_id = ?", [*fields.values(), run_id]
-        )
+        con.execute(f"update meta.runs set {sets} where run_id = ?", [*fields.values(), run_id])
 
 
 def _has_runs_table(con: duckdb.DuckDBPyConnection) -> bool:
@@ -224,8 +222,7 @@ def write_synthetic_table(
         con.execute(f"create schema if not exists {quote(schema)}")
         con.execute(f"create table {target} as select {select} from _synthetic_rows")
         con.execute(
-            f"create or replace view {quote(schema)}.{quote(latest_view)} as "
-            f"select * from {target}"
+            f"create or replace view {quote(schema)}.{quote(latest_view)} as select * from {target}"
         )
         con.execute("commit")
     except Exception:

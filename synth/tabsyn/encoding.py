@@ -6,6 +6,8 @@ categorical indicator. Categorical columns (text, codes, booleans) become intege
 with a blank as a level of its own. Decoding inverts all of it: blanks come back where the
 indicator says so, integers and decimals are restored, and values are clipped into the
 spec's bounds and the observed range (policy ``clip``; clipped values are counted).
+Optionally (``inverse(..., rng)``) each numeric column is first rank-matched to the
+training marginal that the quantile transform stored (``match_marginals``).
 
 Columns that carry no information (constant or all blank) are not modelled but re-emitted
 as they were; categoricals with too many rare levels have them grouped.
@@ -368,12 +370,17 @@ class TableEncoder:
 
     # -------------------------------------------------------------- inverse
 
-    def inverse(self, num: np.ndarray, cat: np.ndarray) -> tuple[pd.DataFrame, dict[str, int]]:
+    def inverse(
+        self, num: np.ndarray, cat: np.ndarray, rng: np.random.Generator | None = None
+    ) -> tuple[pd.DataFrame, dict[str, int]]:
         """Decode model output into a frame shaped like the training frame.
 
         Args:
             num: Numeric scores, shape (rows, len(num_names)).
             cat: Categorical codes, shape (rows, len(cat_names)).
+            rng: When given, the marginal of every modelled numeric column is matched to
+                the training one by rank (see :meth:`match_marginals`); None decodes the
+                scores as they are.
 
         Returns:
             The frame (modelled columns in spec order, training dtypes) and the number of
@@ -383,6 +390,8 @@ class TableEncoder:
         rows = num.shape[0] if num.ndim == 2 and num.shape[1] else cat.shape[0]
         num_at = {name: i for i, name in enumerate(self.num_names)}
         cat_at = {name: i for i, name in enumerate(self.cat_names)}
+        if rng is not None:
+            num = self.match_marginals(num, cat, rng)
         out: dict[str, pd.Series] = {}
         clipped: dict[str, int] = {}
         for state in self.columns:
@@ -402,6 +411,43 @@ class TableEncoder:
                 values[cat[:, cat_at[f"{name}_missing"]] == 1] = np.nan
             out[name] = self._to_dtype(state, values)
         return pd.DataFrame(out), clipped
+
+    def match_marginals(
+        self, num: np.ndarray, cat: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Give each numeric column the training marginal, keeping the model's ranks.
+
+        The scores of the present (not flagged missing) rows of a column are replaced by
+        sorted standard-normal quantiles of sorted uniform draws, in the order of the
+        model's scores: the joint structure (ranks, hence rank correlations) is the
+        model's, the marginal is the one the quantile transform stored. This removes the
+        blur a finite VAE adds to every number; it uses no training data beyond the
+        stored quantiles.
+
+        Args:
+            num: Numeric scores, shape (rows, len(num_names)).
+            cat: Categorical codes, shape (rows, len(cat_names)).
+            rng: Draws the uniform scores, so that small samples stay random.
+
+        Returns:
+            A new score array of the same shape.
+        """
+        cat_at = {name: i for i, name in enumerate(self.cat_names)}
+        out = np.array(num, dtype=np.float64, copy=True)
+        for j, name in enumerate(self.num_names):
+            present = np.ones(len(out), dtype=bool)
+            flag = cat_at.get(f"{name}_missing")
+            if flag is not None:
+                present = cat[:, flag] != 1
+            count = int(present.sum())
+            if count == 0:
+                continue
+            order = np.argsort(out[present, j], kind="stable")
+            uniform = np.sort(rng.uniform(0.0, 1.0, count))
+            scores = np.empty(count)
+            scores[order] = special.ndtri(np.clip(uniform, _EDGE, 1 - _EDGE))
+            out[present, j] = scores
+        return out
 
     def _decode_categorical(
         self, state: dict[str, Any], cat: np.ndarray, cat_at: dict[str, int], rows: int

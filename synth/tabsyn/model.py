@@ -21,8 +21,10 @@ from synth.tabsyn.vae import TokenVAE, train_vae
 
 logger = logging.getLogger(__name__)
 
-_FORMAT = "synth.tabsyn/1"
+_FORMAT = "synth.tabsyn/2"
 _MIN_VALIDATION_ROWS = 20  # smaller frames validate on the training rows themselves
+_CALIBRATION_STEPS = 25  # fixed-point steps matching category shares (converges in ~10)
+_SHARE_FLOOR = 1e-9  # keeps log(share) finite for a level never seen in training
 
 
 def resolve_device(name: str) -> torch.device:
@@ -34,6 +36,14 @@ def resolve_device(name: str) -> torch.device:
 
 class TabSyn:
     """TabSyn (column-token VAE + latent EDM diffusion), with optional CorrDst losses.
+
+    Sampling decodes the diffused latents with the VAE decoder, draws categories from its
+    softmax and, by default (``sampling.match_marginals``), calibrates the marginals:
+    category logits get per-level offsets so that the drawn shares match the training
+    shares, and numbers are rank-matched to the stored training quantiles. The joint
+    structure (which rows get which levels and ranks) is the model's. On a CPU budget
+    the diffusion's own marginals are rough (NAFLD: shape error 0.075 raw, 0.004
+    calibrated; see benchmarks/results/generator.md).
 
     Example:
         >>> cfg = TabSynConfig.from_dict({"profile": "fast", "seed": 1})
@@ -51,6 +61,7 @@ class TabSyn:
         self._edm: EDM | None = None
         self._mean: torch.Tensor | None = None
         self._scale = 1.0
+        self._shares: list[np.ndarray] = []
         self._device = torch.device("cpu")
 
     # ---------------------------------------------------------------- fit
@@ -102,6 +113,11 @@ class TabSyn:
         )
         train_idx, valid_idx = self._split(len(table), rng)
         self.fit_report["validation_rows"] = len(valid_idx)
+        # Training share of every level of every categorical input, for calibration.
+        self._shares = [
+            np.bincount(cat[:, j], minlength=size) / len(cat)
+            for j, size in enumerate(encoder.cardinalities)
+        ]
         num_t = torch.from_numpy(num).to(self._device)
         cat_t = torch.from_numpy(cat).to(self._device)
 
@@ -184,9 +200,12 @@ class TabSyn:
         generator = torch.Generator().manual_seed(self.config.seed if seed is None else seed)
         num = np.zeros((n, len(encoder.num_names)), dtype=np.float32)
         cat = np.zeros((n, len(encoder.cat_names)), dtype=np.int64)
+        rng = None
         if self._vae is not None and self._edm is not None and n:
             num, cat = self._generate(n, generator)
-        frame, clipped = encoder.inverse(num, cat)
+            if self.config.sampling.match_marginals:
+                rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=generator)))
+        frame, clipped = encoder.inverse(num, cat, rng)
         seconds = time.perf_counter() - started
         self.sample_report = {
             "rows": n,
@@ -204,16 +223,47 @@ class TabSyn:
         dim = self._mean.shape[0]
         x = heun_sample(self._edm, n, dim, self.config.sampling, generator)
         tokens = dim // self.config.vae.token_dim
-        nums, cats = [], []
+        nums, logits = [], []
         with torch.inference_mode():
             for begin in range(0, n, self.config.sampling.batch_size):
                 part = x[begin : begin + self.config.sampling.batch_size].to(self._device)
                 z = (part * self._scale + self._mean).reshape(-1, tokens, self.config.vae.token_dim)
-                num, logits = self._vae.decode(z)
+                num, logit = self._vae.decode(z)  # (b, n_num), (b, n_cat, widest)
                 nums.append(num.float().cpu())
-                codes = [lg.argmax(-1) for lg in logits]
-                cats.append(torch.stack(codes, 1).cpu() if codes else torch.zeros(len(z), 0))
-        return torch.cat(nums).numpy(), torch.cat(cats).long().numpy()
+                logits.append(logit.float().cpu())
+        return torch.cat(nums).numpy(), self._levels(torch.cat(logits), generator).numpy()
+
+    def _levels(self, logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Category codes from (n, n_cat, widest) logits.
+
+        ``argmax`` takes the most likely level. ``sample`` draws from the softmax; with
+        ``match_marginals`` the logits of each column first get one offset per level,
+        found by a few fixed-point steps, so that the mean softmax over the drawn rows
+        equals the training share of each level (the row-to-row differences, hence the
+        dependence on the other columns, are the model's).
+        """
+        if logits.shape[1] == 0:
+            return torch.zeros(logits.shape[0], 0, dtype=torch.long)
+        if self.config.sampling.categorical == "argmax":
+            return logits.argmax(-1)
+        if self.config.sampling.match_marginals and self._shares:
+            logits = logits + self._offsets(logits)
+        probs = torch.softmax(logits.flatten(0, 1), -1)
+        draws = torch.multinomial(probs, 1, generator=generator)
+        return draws.reshape(logits.shape[:2])
+
+    def _offsets(self, logits: torch.Tensor) -> torch.Tensor:
+        widest = logits.shape[2]
+        target = torch.zeros(len(self._shares), widest, dtype=torch.float64)
+        for j, share in enumerate(self._shares):
+            target[j, : len(share)] = torch.from_numpy(np.asarray(share, dtype=np.float64))
+        log_target = (target + _SHARE_FLOOR).log()
+        offsets = torch.zeros_like(target)
+        logits = logits.double()
+        for _ in range(_CALIBRATION_STEPS):
+            mean = torch.softmax(logits + offsets, -1).mean(0)  # (n_cat, widest)
+            offsets = offsets + log_target - (mean + _SHARE_FLOOR).log()
+        return offsets.float()
 
     def _fitted(self) -> TableEncoder:
         if self._encoder is None:
@@ -238,6 +288,7 @@ class TabSyn:
             "edm": None if self._edm is None else _cpu(self._edm.state_dict()),
             "mean": None if self._mean is None else self._mean.cpu(),
             "scale": self._scale,
+            "shares": [torch.from_numpy(np.asarray(s, dtype=np.float64)) for s in self._shares],
         }
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         torch.save(payload, Path(path))
@@ -257,6 +308,7 @@ class TabSyn:
         model.fit_report = payload["fit_report"]
         model._device = resolve_device(model.config.device)
         model._scale = payload["scale"]
+        model._shares = [share.numpy() for share in payload["shares"]]
         if payload["vae"] is not None:
             encoder, cfg = model._encoder, model.config
             vae = TokenVAE(len(encoder.num_names), encoder.cardinalities, cfg.vae)

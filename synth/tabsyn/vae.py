@@ -22,6 +22,8 @@ from synth.tabsyn.config import VaeConfig
 
 logger = logging.getLogger(__name__)
 
+_MASKED = -1e9  # logit of a padded (non-existent) level: zero probability
+
 
 class Tokenizer(nn.Module):
     """Columns -> tokens, with a [CLS] token in front: (B, n_num + n_cat + 1, d)."""
@@ -90,19 +92,33 @@ class TokenVAE(nn.Module):
         self.decoder = _stack(cfg)
         self.num_head = nn.Parameter(torch.empty(n_num, dim).uniform_(-0.5, 0.5))
         self.num_bias = nn.Parameter(torch.zeros(n_num))
-        self.cat_heads = nn.ModuleList(nn.Linear(dim, size) for size in cardinalities)
+        # All categorical heads as one padded tensor: one einsum and one cross-entropy
+        # per batch instead of one small Linear per column (the small ops dominated a
+        # CPU step). Padded levels are masked out of the softmax.
+        n_cat, widest = len(cardinalities), max(cardinalities, default=1)
+        bound = 1 / math.sqrt(dim)
+        self.cat_weight = nn.Parameter(torch.empty(n_cat, dim, widest).uniform_(-bound, bound))
+        self.cat_bias = nn.Parameter(torch.empty(n_cat, widest).uniform_(-bound, bound))
+        levels = torch.arange(widest)[None, :] < torch.tensor(cardinalities or [1])[:, None]
+        self.register_buffer("cat_valid", levels[:n_cat])  # (n_cat, widest)
 
     def encode(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Means and log-variances of every token, [CLS] first: (B, 1 + T, d) each."""
         tokens = self.tokenizer(x_num, x_cat)
         return self.encode_mu(tokens), self.encode_logvar(tokens)
 
-    def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Column latents (B, T, d), without [CLS] -> numeric values and category logits."""
+    def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Column latents (B, T, d), without [CLS] -> numeric values and category logits.
+
+        Returns:
+            ``(num, logits)``: (B, n_num) values and (B, n_cat, widest) logits, where
+            levels beyond a column's cardinality hold a large negative number.
+        """
         h = self.decoder(z)
         num = (h[:, : self.n_num] * self.num_head).sum(-1) + self.num_bias  # (B, n_num)
-        logits = [head(h[:, self.n_num + i]) for i, head in enumerate(self.cat_heads)]
-        return num, logits
+        h_cat = h[:, self.n_num :]  # (B, n_cat, d)
+        logits = torch.einsum("bcd,cdk->bck", h_cat, self.cat_weight) + self.cat_bias
+        return num, logits.masked_fill(~self.cat_valid, _MASKED)
 
     def losses(
         self, x_num: torch.Tensor, x_cat: torch.Tensor, sample: bool = True
@@ -114,8 +130,8 @@ class TokenVAE(nn.Module):
         zero = x_num.new_zeros(())
         mse = F.mse_loss(num, x_num) if self.n_num else zero
         ce = zero
-        if logits:
-            ce = sum(F.cross_entropy(lg, x_cat[:, i]) for i, lg in enumerate(logits)) / len(logits)
+        if x_cat.shape[1]:  # mean over columns of each column's mean cross-entropy
+            ce = F.cross_entropy(logits.flatten(0, 1), x_cat.flatten())
         kl = -0.5 * torch.mean(1 + logvar - mu.pow(2) - logvar.exp())
         return mse, ce, kl
 

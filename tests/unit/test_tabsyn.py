@@ -53,7 +53,9 @@ def test_config_defaults_and_profile():
     fast = TabSynConfig.from_dict({"profile": "fast", "vae": {"epochs": 3}}, key="gen")
 
     # Assert
-    assert default.vae.lr == 1e-3 and default.vae.token_dim == 4 and default.sampling.steps == 50
+    assert default.vae.lr == 3e-3 and default.vae.batch_size == 1024
+    assert default.vae.token_dim == 4 and default.sampling.steps == 50
+    assert default.sampling.categorical == "sample" and default.sampling.match_marginals
     assert default.device == "auto" and default.threads >= 1
     assert fast.vae.epochs == 3 and fast.diffusion.width == 64
     assert TabSynConfig.from_dict(default.to_dict()) == default
@@ -169,3 +171,23 @@ def test_noise_schedule_runs_from_sigma_max_to_zero():
     levels = noise_levels(TabSynConfig().sampling)
     assert levels[0].item() == pytest.approx(80.0) and levels[-2].item() == pytest.approx(0.002)
     assert levels[-1].item() == 0.0 and torch.all(levels[:-1] > levels[1:])
+
+
+def test_sampling_matches_training_shares_of_levels_and_blanks(fitted):
+    # Run
+    synthetic = fitted.sample(3000, seed=4)
+
+    # Assert: calibrated draws reproduce the training shares (the fast model alone is rough)
+    frame = _frame()
+    assert synthetic["diabetes"].mean() == pytest.approx(frame["diabetes"].mean(), abs=0.03)
+    assert (synthetic["sex"] == "F").mean() == pytest.approx((frame["sex"] == "F").mean(), abs=0.03)
+    assert synthetic["weight"].isna().mean() == pytest.approx(
+        frame["weight"].isna().mean(), abs=0.03
+    )
+    assert synthetic["age"].median() == pytest.approx(frame["age"].median(), abs=3)
+
+
+def test_unknown_categorical_decode_is_refused():
+    with pytest.raises(ConfigError) as caught:
+        TabSynConfig.from_dict({"sampling": {"categorical": "mode"}})
+    assert caught.value.key == "generator.sampling.categorical"
