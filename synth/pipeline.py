@@ -90,6 +90,7 @@ def prepare(cfg: DatasetConfig, *, select: str | None = None) -> StepResult:
         "config_path": str(cfg.path),
         "data_dir": str(cfg.source_dir),
         "dataset": cfg.dataset,
+        "sql_dir": str(Path(__file__).resolve().parents[1] / "sql"),
     }
     cmd = [
         _dbt_executable(),

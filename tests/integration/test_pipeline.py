@@ -151,3 +151,18 @@ def test_evaluate_exits_nonzero_when_a_privacy_check_fails(
     reports = list((warehouse_copy.run_dir / "reports").glob("copy.html"))
     assert len(reports) == 1
     assert "<html" in reports[0].read_text()[:2000].lower()
+
+
+def test_metric_macros_are_in_the_built_database(built_warehouse: DatasetConfig) -> None:
+    # Run: an analyst's read-only connection calls a macro without loading any file.
+    con = duckdb.connect(str(built_warehouse.database), read_only=True)
+    try:
+        row = con.execute(
+            "select metric, value from "
+            "ks_complement('marts.persons_train', 'marts.persons_holdout', 'age_years')"
+        ).fetchone()
+    finally:
+        con.close()
+    # Assert: train and holdout of one cohort have close age distributions.
+    assert row[0] == "ks_complement"
+    assert 0.8 < row[1] <= 1.0
