@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.step == "demo":
         total = sum(r.seconds for r in results)
         print(f"demo: done in {total:.0f}s; database: {cfg.database}")
-        print(f"  open it with SQL:   duckdb {cfg.database}  (then: .read sql/ks_complement.sql)")
+        print(f"  open it with SQL:   duckdb -readonly {cfg.database}  (metric macros included)")
         print("  open the explorer:  make app   (serves http://127.0.0.1:8501)")
         print(f"  read the report:    {results[-1].details['path']}")
         if privacy_failed:

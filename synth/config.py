@@ -56,6 +56,7 @@ _TOP_KEYS = {
     "tuning",
     "app",
     "evaluation",
+    "rules",
 }
 
 
@@ -94,6 +95,19 @@ class PrivacyConfig:
     k: int = 10  # smallest group of people ever shown
     dcr_share_tolerance: float = 0.05  # allowed distance of the DCR share from its ideal
     max_exact_copies: int = 0  # synthetic rows allowed to copy a training row
+    # Sampling drops synthetic rows that copy a training row exactly (every modelled
+    # column equal, NULL equal to NULL) and samples more in their place; when false
+    # such copies are only counted in meta.qc_rejections.
+    remove_exact_copies: bool = False
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """A clinical rule every synthetic row must satisfy (applied by synth/quality.py)."""
+
+    name: str  # recorded in meta.qc_rejections and in the log
+    sql: str  # SQL boolean over one row's modelled mart columns; NULL counts as passed
+    description: str = ""  # what the rule means, for people
 
 
 @dataclass(frozen=True)
@@ -127,6 +141,8 @@ class DatasetConfig:
     # sources.date_formats: {table: {column: strptime format}}; staging parses each
     # declared column with its format and rejects a value that does not match it.
     date_formats: dict[str, dict[str, str]] = field(default_factory=dict)
+    # rules: clinical rules sampled rows must pass; failing rows are replaced.
+    rules: list[RuleConfig] = field(default_factory=list)
 
     @property
     def config_hash(self) -> str:
@@ -199,7 +215,11 @@ def _parse(raw: dict[str, Any], path: Path) -> DatasetConfig:
         max_exact_copies=int(
             _num(privacy_raw, "max_exact_copies", "privacy", where, 0, 0, None, integer=True)
         ),
+        remove_exact_copies=_get(
+            privacy_raw, "remove_exact_copies", bool, where, prefix="privacy", default=False
+        ),
     )
+    rules = _parse_rules(_get(raw, "rules", list, where, default=[]), raw["mart"], where)
     app = _parse_app(_get(raw, "app", dict, where), mart, where)
     return DatasetConfig(
         path=path,
@@ -218,6 +238,7 @@ def _parse(raw: dict[str, Any], path: Path) -> DatasetConfig:
         app=app,
         raw=raw,
         date_formats=date_formats,
+        rules=rules,
     )
 
 
@@ -445,6 +466,71 @@ def _check_derive(derive: Any, key: str, where: str) -> None:
         or not all(w is None or (isinstance(w, int) and not isinstance(w, bool)) for w in window)
     ):
         raise ConfigError(f"{key}.window", "must be [from_day, to_day]; null = open", where)
+
+
+_RESERVED_RULE_NAMES = {"exact_copy"}  # the row meta.qc_rejections keeps for copies
+
+
+def _parse_rules(raw: list[Any], mart_raw: dict[str, Any], where: str) -> list[RuleConfig]:
+    """Check rules: a list of {name, sql, description}; each sql is tried on an empty row.
+
+    Every expression is bound by DuckDB against an empty table holding the mart's
+    modelled columns (identifiers are assigned after quality control), so a typo, an
+    unknown column or an expression that is not true/false fails here, before training.
+    """
+    specs = {
+        name: spec for name, spec in mart_raw["columns"].items() if spec.get("role") != "identifier"
+    }
+    columns = ", ".join(f'"{name}" {_rule_column_type(spec)}' for name, spec in specs.items())
+    rules: list[RuleConfig] = []
+    with duckdb.connect() as con:
+        con.execute("set enable_external_access = false")
+        con.execute(f"create table mart_row ({columns})")
+        for i, item in enumerate(raw):
+            key = f"rules[{i}]"
+            if not isinstance(item, dict):
+                raise ConfigError(key, "must be a mapping such as {name: ..., sql: ...}", where)
+            extra = sorted(set(item) - {"name", "sql", "description"})
+            if extra:
+                raise ConfigError(f"{key}.{extra[0]}", "is not a rule setting", where)
+            name = item.get("name")
+            if not isinstance(name, str) or not name.strip():
+                raise ConfigError(f"{key}.name", "must be a short text naming the rule", where)
+            if name in _RESERVED_RULE_NAMES or name in {r.name for r in rules}:
+                raise ConfigError(f"{key}.name", f"({name!r}) is reserved or used twice", where)
+            sql = item.get("sql")
+            if not isinstance(sql, str) or not sql.strip():
+                raise ConfigError(f"{key}.sql", "must be a SQL condition over mart columns", where)
+            _check_rule_sql(con, sql, f"{key}.sql", where)
+            description = item.get("description", "")
+            if not isinstance(description, str):
+                raise ConfigError(f"{key}.description", "must be text", where)
+            rules.append(RuleConfig(name=name, sql=sql, description=description))
+    return rules
+
+
+def _rule_column_type(spec: dict[str, Any]) -> str:
+    if spec.get("type") in _SQL_TYPES:
+        return str(spec["type"])
+    if spec.get("kind") == "numeric":
+        return "bigint" if spec.get("integer") else "double"
+    return "date" if spec.get("kind") == "date" else "varchar"
+
+
+def _check_rule_sql(con: duckdb.DuckDBPyConnection, sql: str, key: str, where: str) -> None:
+    query = f"select (\n{sql}\n) as ok from mart_row"
+    try:
+        statements = con.extract_statements(query)
+        if len(statements) != 1:
+            raise ConfigError(key, f"({sql!r}) must be one expression, not statements", where)
+        kind = con.execute(query + "\nlimit 0").description[0][1]
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise ConfigError(
+            key, f"({sql!r}) is not valid over the mart's columns: {first}", where
+        ) from exc
+    if str(kind).upper() != "BOOLEAN":
+        raise ConfigError(key, f"({sql!r}) must be true or false per row, not {kind}", where)
 
 
 def _parse_app(raw: dict[str, Any], mart: MartConfig, where: str) -> AppConfig:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from synth import warehouse
+from synth import quality, warehouse
 from synth.config import DatasetConfig
 from synth.errors import DataError, SynthError
 
@@ -253,7 +253,9 @@ def sample(cfg: DatasetConfig, *, run_id: str | None = None, rows: int | None = 
     """Sample synthetic rows from a fitted run and write them to the database.
 
     The rows go to a new table ``synthetic.<mart>__<run_id>`` typed like the mart, and the
-    view ``synthetic.<mart>`` points at it; both change in one transaction.
+    view ``synthetic.<mart>`` points at it; both change in one transaction. Rows that
+    fail a configured rule (or copy a training row, if so configured) are replaced by
+    more sampling; ``meta.qc_rejections`` records the counts (see synth/quality.py).
 
     Args:
         cfg: The dataset configuration.
@@ -268,8 +270,10 @@ def sample(cfg: DatasetConfig, *, run_id: str | None = None, rows: int | None = 
     if n < 1:
         raise SynthError(f"Cannot sample {n} rows; ask for at least 1 with --rows.")
     log.info("sample %d rows from run %s", n, run["run_id"])
-    frame = model.sample(n, seed=int(run["seed"]))
-    frame = _add_structural_columns(cfg, frame)
+    checked = quality.sample_for_run(
+        cfg, model, n, seed=int(run["seed"]), train_view=_train_view(cfg)
+    )
+    frame = _add_structural_columns(cfg, checked.frame)
     mart_name = cfg.mart.table.rpartition(".")[2]
     table_name = f"{mart_name}__{run['run_id']}"
     seconds = time.perf_counter() - start
@@ -282,6 +286,8 @@ def sample(cfg: DatasetConfig, *, run_id: str | None = None, rows: int | None = 
             name=table_name,
             latest_view=mart_name,
         )
+        # Its own transaction: write_synthetic_table commits the table and view itself.
+        quality.record_rejections(con, run["run_id"], checked)
         warehouse.record_run(
             con,
             run["run_id"],

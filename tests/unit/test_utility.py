@@ -121,7 +121,9 @@ def test_evaluate_utility_missing_target_raises(splits):
 
 def test_targets_from_config_reads_roles_and_evaluation_targets():
     cfg = load_config(REPO / "configs" / "nafld.yml")
-    assert utility.targets_from_config(cfg) == ["is_dead"]
+    assert utility.targets_from_config(cfg) == ["is_dead", "has_diabetes"]
+    by_role = dataclasses.replace(cfg, raw={k: v for k, v in cfg.raw.items() if k != "evaluation"})
+    assert utility.targets_from_config(by_role) == ["is_dead"]
     listed = dataclasses.replace(
         cfg, raw={**cfg.raw, "evaluation": {"targets": ["is_dead", "has_diabetes"]}}
     )

@@ -1,0 +1,179 @@
+"""Quality control of sampled rows, with a real Gaussian copula fitted on real persons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from synth import quality
+from synth.config import RuleConfig, load_config
+from synth.copula import GaussianCopula
+from synth.errors import ConfigError, SynthError
+from synth.schema import ColumnSpec
+from tests.nafld_persons import load_persons
+
+REPO = Path(__file__).resolve().parents[2]
+
+SPECS = [
+    ColumnSpec("person_id", "numeric", role="identifier"),
+    ColumnSpec("age_years", "numeric", integer=True),
+    ColumnSpec("sex", "categorical"),
+    ColumnSpec("weight_kg", "numeric", decimals=1),
+    ColumnSpec("height_cm", "numeric", decimals=1),
+    ColumnSpec("bmi_kg_m2", "numeric", decimals=2),
+    ColumnSpec("followup_days", "numeric", integer=True),
+    ColumnSpec("is_dead", "categorical"),
+]
+MODELLED = [c.name for c in SPECS if not c.is_identifier]
+FEMALE = RuleConfig("female", "sex = 'F'")
+UNDER_60 = RuleConfig("under_60", "age_years < 60")
+
+
+@pytest.fixture(scope="module")
+def persons() -> pd.DataFrame:
+    return load_persons(600)
+
+
+@pytest.fixture(scope="module")
+def model(persons: pd.DataFrame) -> GaussianCopula:
+    return GaussianCopula(seed=1).fit(persons, SPECS)
+
+
+def _write(tmp_path: Path, rules: object) -> Path:
+    raw = yaml.safe_load((REPO / "configs" / "nafld.yml").read_text())
+    raw["rules"] = rules
+    path = tmp_path / "cfg.yml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("rules", "key", "match"),
+    [
+        ("age_years > 1", "rules", "must be a list"),
+        ([{"sql": "age_years > 1"}], "rules[0].name", "naming the rule"),
+        ([{"name": "a", "sql": "age_years > 1", "colour": "red"}], "rules[0].colour", "not a"),
+        ([{"name": "a", "sql": "age_years > 1"}, {"name": "b"}], "rules[1].sql", "SQL"),
+        (
+            [{"name": "a", "sql": "age_years > 1"}, {"name": "b", "sql": "age_yeras > 1"}],
+            "rules[1].sql",
+            "not valid",
+        ),
+        ([{"name": "a", "sql": "age_years >> > 1"}], "rules[0].sql", "not valid"),
+        ([{"name": "a", "sql": "person_id > 0"}], "rules[0].sql", "not valid"),
+        ([{"name": "a", "sql": "age_years + 1"}], "rules[0].sql", "true or false"),
+        ([{"name": "a", "sql": "true) as ok; select (1"}], "rules[0].sql", "one expression"),
+        ([{"name": "exact_copy", "sql": "true"}], "rules[0].name", "reserved"),
+        ([{"name": "a", "sql": "true"}, {"name": "a", "sql": "true"}], "rules[1].name", "twice"),
+    ],
+)
+def test_rule_errors_name_the_key(tmp_path: Path, rules: object, key: str, match: str) -> None:
+    # Setup
+    path = _write(tmp_path, rules)
+
+    # Run
+    with pytest.raises(ConfigError, match=match) as info:
+        load_config(path)
+
+    # Assert
+    assert info.value.key == key
+
+
+def test_remove_exact_copies_must_be_true_or_false(tmp_path: Path) -> None:
+    raw = yaml.safe_load((REPO / "configs" / "nafld.yml").read_text())
+    raw["privacy"]["remove_exact_copies"] = "yes"
+    path = tmp_path / "cfg.yml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.key == "privacy.remove_exact_copies"
+
+
+def test_bundled_rules_load() -> None:
+    cfg = load_config(REPO / "configs" / "nafld.yml")
+    assert [r.name for r in cfg.rules] == ["bmi_consistent", "followup_not_negative", "adult_age"]
+    assert cfg.privacy.remove_exact_copies is False
+
+
+def test_flags_count_each_rule_and_null_passes(persons: pd.DataFrame) -> None:
+    # Setup: a rule over a column with missing values, and two that overlap.
+    heavy = RuleConfig("heavy", "weight_kg > 70")
+    rules = [heavy, FEMALE, UNDER_60]
+
+    # Run
+    with quality.RowChecker(rules, MODELLED) as checker:
+        flags = checker.flags(persons)
+
+    # Assert: NULL weight passes; counts match pandas row by row, overlaps included.
+    assert persons["weight_kg"].isna().sum() > 50
+    assert not flags.loc[persons["weight_kg"].isna(), "heavy"].any()
+    assert flags["heavy"].tolist() == (persons["weight_kg"] <= 70).tolist()
+    assert flags["female"].tolist() == (persons["sex"] == "M").tolist()
+    assert flags["under_60"].tolist() == (persons["age_years"] >= 60).tolist()
+    assert (flags["female"] & flags["under_60"]).sum() > 0
+    assert not flags[quality.EXACT_COPY].any()
+
+
+def test_resamples_until_n_rows_pass(model: GaussianCopula, persons: pd.DataFrame) -> None:
+    # Run
+    result = quality.sample_checked(
+        model, 400, seed=5, rules=[FEMALE, UNDER_60], train=persons, columns=SPECS
+    )
+    again = quality.sample_checked(
+        model, 400, seed=5, rules=[FEMALE, UNDER_60], train=persons, columns=SPECS
+    )
+
+    # Assert: exactly n rows, all passing; more drawn than kept; deterministic.
+    frame = result.frame
+    assert len(frame) == 400
+    assert (frame["sex"] == "F").all() and (frame["age_years"] < 60).all()
+    assert result.rounds > 1
+    share_male = (persons["sex"] == "M").mean()
+    assert result.rejected["female"] / result.rows_checked == pytest.approx(share_male, abs=0.08)
+    # A rule's count holds only rows that were not kept.
+    assert max(result.rejected.values()) <= result.rows_checked - len(frame)
+    pd.testing.assert_frame_equal(frame, again.frame)
+
+
+def test_no_rules_keeps_the_first_round_unchanged(model: GaussianCopula) -> None:
+    result = quality.sample_checked(model, 200, seed=9, rules=[], train=None, columns=SPECS)
+    assert result.rounds == 1 and result.rows_checked == 200
+    pd.testing.assert_frame_equal(result.frame, model.sample(200, seed=9))
+
+
+def _copies(frame: pd.DataFrame, train: pd.DataFrame, columns: list[str]) -> int:
+    real = train[columns].drop_duplicates()
+    return len(frame[columns].merge(real, on=columns, how="inner"))
+
+
+def test_exact_copies_counted_or_removed(persons: pd.DataFrame) -> None:
+    # Setup: few, coarse columns, so that many synthetic rows copy a real one.
+    specs = [SPECS[0], SPECS[1], SPECS[2], SPECS[7]]
+    columns = ["age_years", "sex", "is_dead"]
+    coarse = GaussianCopula(seed=2).fit(persons, specs)
+
+    # Run
+    counted = quality.sample_checked(coarse, 300, seed=4, rules=[], train=persons, columns=specs)
+    removed = quality.sample_checked(
+        coarse, 300, seed=4, rules=[], train=persons, columns=specs, remove_exact_copies=True
+    )
+
+    # Assert: counted copies are the ones pandas finds; removal leaves none.
+    found = _copies(counted.frame, persons, columns)
+    assert found > 30
+    assert counted.rejected[quality.EXACT_COPY] == found
+    assert len(removed.frame) == 300
+    assert _copies(removed.frame, persons, columns) == 0
+    assert removed.rejected[quality.EXACT_COPY] >= found
+
+
+def test_gives_up_after_bounded_rounds_naming_the_rule(model: GaussianCopula) -> None:
+    impossible = RuleConfig("impossible_age", "age_years > 1000")
+    with pytest.raises(SynthError, match="impossible_age") as info:
+        quality.sample_checked(
+            model, 50, seed=1, rules=[FEMALE, impossible], train=None, columns=SPECS, max_rounds=4
+        )
+    assert "after 4 rounds" in str(info.value)
