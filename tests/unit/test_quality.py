@@ -93,9 +93,11 @@ def test_remove_exact_copies_must_be_true_or_false(tmp_path: Path) -> None:
 
 
 def test_bundled_rules_load() -> None:
-    cfg = load_config(REPO / "configs" / "nafld.yml")
-    assert [r.name for r in cfg.rules] == ["bmi_consistent", "followup_not_negative", "adult_age"]
-    assert cfg.privacy.remove_exact_copies is False
+    nafld = load_config(REPO / "configs" / "nafld.yml")
+    assert [r.name for r in nafld.rules] == ["followup_not_negative", "adult_age"]
+    assert nafld.privacy.remove_exact_copies is True
+    nhanes = load_config(REPO / "configs" / "nhanes.yml")
+    assert nhanes.rules, "the NHANES configuration declares clinical rules"
 
 
 def test_flags_count_each_rule_and_null_passes(persons: pd.DataFrame) -> None:
