@@ -188,7 +188,11 @@ def _cell(value: Any) -> str:
     if isinstance(value, int | np.integer):
         return f"<td class='num'>{int(value):,}</td>"
     if isinstance(value, float | np.floating):
-        return f"<td class='num'>{float(value):.4g}</td>"
+        number = float(value)
+        if number.is_integer() and abs(number) < 1e15:
+            # counts stored as doubles (rows, copies) read as whole numbers
+            return f"<td class='num'>{int(number):,}</td>"
+        return f"<td class='num'>{number:.4g}</td>"
     return f"<td>{html.escape(str(value))}</td>"
 
 
