@@ -15,16 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOT_DIR = os.environ.get("EXPLORER_SCREENSHOTS")  # keep screenshots here when set
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt)"
-    ),
-]
 
 
 def _app_fixtures():
@@ -102,40 +93,38 @@ def _screenshot(page, tmp_path: Path, name: str) -> None:
 
 
 def test_a_filter_with_small_cells_shows_them_as_suppressed(
-    served_app: str, tmp_path: Path, explorer_db: Path
+    served_app: str, tmp_path: Path, explorer_db: Path, chromium
 ) -> None:
     import duckdb
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     with duckdb.connect(str(explorer_db), read_only=True) as con:
         cohort_total = con.execute(
             "select count(*) from marts.persons where has_stroke and has_heart_failure"
         ).fetchone()[0]
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            # Setup: the page with every person.
-            page.goto(served_app)
-            table = page.get_by_test_id("stTable").first
-            expect(table).to_contain_text("17,549", timeout=20_000)
-            _screenshot(page, tmp_path, "explorer_all")
+    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        # Setup: the page with every person.
+        page.goto(served_app)
+        table = page.get_by_test_id("stTable").first
+        expect(table).to_contain_text("17,549", timeout=20_000)
+        _screenshot(page, tmp_path, "explorer_all")
 
-            # Run: stroke and heart failure, 5-year bands kept (no coarsening).
-            diagnoses = page.get_by_test_id("stSidebar").get_by_role("combobox").nth(2)
-            for flag in ("stroke", "heart failure"):
-                diagnoses.click()
-                page.get_by_role("option", name=flag, exact=True).click()
-                page.keyboard.press("Escape")
-            page.get_by_text("Coarsen (wider bands", exact=False).click()
+        # Run: stroke and heart failure, 5-year bands kept (no coarsening).
+        diagnoses = page.get_by_test_id("stSidebar").get_by_role("combobox").nth(2)
+        for flag in ("stroke", "heart failure"):
+            diagnoses.click()
+            page.get_by_role("option", name=flag, exact=True).click()
+            page.keyboard.press("Escape")
+        page.get_by_text("Coarsen (wider bands", exact=False).click()
 
-            # Assert: first wait for the filtered table (the cohort's total is shown).
-            expect(table).not_to_contain_text("17,549", timeout=20_000)
-            expect(table).to_contain_text(f"{cohort_total:,}", timeout=20_000)
-            expect(table).to_contain_text("suppressed", timeout=20_000)
-            expect(table).to_contain_text("90-94")
-            expect(page.get_by_test_id("stAlert").first).to_contain_text("Suppressed")
-            _screenshot(page, tmp_path, "explorer_suppressed")
-        finally:
-            browser.close()
+        # Assert: first wait for the filtered table (the cohort's total is shown).
+        expect(table).not_to_contain_text("17,549", timeout=20_000)
+        expect(table).to_contain_text(f"{cohort_total:,}", timeout=20_000)
+        expect(table).to_contain_text("suppressed", timeout=20_000)
+        expect(table).to_contain_text("90-94")
+        expect(page.get_by_test_id("stAlert").first).to_contain_text("Suppressed")
+        _screenshot(page, tmp_path, "explorer_suppressed")
+    finally:
+        page.close()

@@ -6,19 +6,8 @@ import importlib.util
 import os
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOT_DIR = os.environ.get("REPORT_SCREENSHOTS")  # keep screenshots here when set
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt)"
-    ),
-]
 
 
 def _report_fixtures():
@@ -30,40 +19,36 @@ def _report_fixtures():
     return module
 
 
-def test_report_renders_offline_in_chromium(tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_report_renders_offline_in_chromium(tmp_path, chromium):
     path = _report_fixtures().build_report(tmp_path)
     errors: list[str] = []
     outside: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1300, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on(
-                "request",
-                lambda r: (
-                    None if r.url.startswith(("file:", "data:", "blob:")) else outside.append(r.url)
-                ),
-            )
-            page.goto(path.as_uri())
-            page.wait_for_selector(".js-plotly-plot svg.main-svg", timeout=20_000)
-            page.wait_for_load_state("load")
-            plots = page.locator(".js-plotly-plot").count()
-            drawn = page.locator(".js-plotly-plot svg.main-svg .cartesianlayer .subplot").count()
-            banner = page.locator(".banner").first
-            banner_text = banner.inner_text()
-            banner_visible = banner.is_visible()
-            heatmaps = page.locator("#correlations .js-plotly-plot .heatmaplayer image").count()
-            bars = page.locator("#columns .js-plotly-plot .bars path").count()
-            if SCREENSHOT_DIR:
-                page.screenshot(path=str(Path(SCREENSHOT_DIR) / "report_top.png"))
-                page.locator("#attacks").scroll_into_view_if_needed()
-                page.screenshot(path=str(Path(SCREENSHOT_DIR) / "report_attacks.png"))
-        finally:
-            browser.close()
+    try:
+        page = chromium.new_page(viewport={"width": 1300, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(
+            "request",
+            lambda r: (
+                None if r.url.startswith(("file:", "data:", "blob:")) else outside.append(r.url)
+            ),
+        )
+        page.goto(path.as_uri())
+        page.wait_for_selector(".js-plotly-plot svg.main-svg", timeout=20_000)
+        page.wait_for_load_state("load")
+        plots = page.locator(".js-plotly-plot").count()
+        drawn = page.locator(".js-plotly-plot svg.main-svg .cartesianlayer .subplot").count()
+        banner = page.locator(".banner").first
+        banner_text = banner.inner_text()
+        banner_visible = banner.is_visible()
+        heatmaps = page.locator("#correlations .js-plotly-plot .heatmaplayer image").count()
+        bars = page.locator("#columns .js-plotly-plot .bars path").count()
+        if SCREENSHOT_DIR:
+            page.screenshot(path=str(Path(SCREENSHOT_DIR) / "report_top.png"))
+            page.locator("#attacks").scroll_into_view_if_needed()
+            page.screenshot(path=str(Path(SCREENSHOT_DIR) / "report_attacks.png"))
+    finally:
+        page.close()
     assert plots == 13
     assert drawn >= 15  # one subplot per figure, three for the correlations
     assert banner_visible
