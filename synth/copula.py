@@ -23,7 +23,8 @@ import pandas as pd
 import torch
 from scipy import special
 
-from synth.errors import ConfigError, DataError, NotFittedError, SynthError
+from synth.errors import ConfigError, DataError, NotFittedError
+from synth.model_io import load_payload, save_payload
 from synth.schema import ColumnSpec
 from synth.tabsyn.config import EncodingConfig, _build
 from synth.tabsyn.encoding import CLIP_POLICY, TableEncoder
@@ -153,8 +154,7 @@ class GaussianCopula:
             "edges": [torch.from_numpy(e) for e in self._edges],
             "fit_report": self.fit_report,
         }
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(payload, Path(path))
+        save_payload(path, payload)
 
     @classmethod
     def load(cls, path: str | Path) -> GaussianCopula:
@@ -163,9 +163,7 @@ class GaussianCopula:
         Raises:
             SynthError: The file is not a saved Gaussian copula.
         """
-        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-            raise SynthError(f"{path} is not a Gaussian copula saved by this version.")
+        payload = load_payload(path, _FORMAT, "Gaussian copula")
         encoder = TableEncoder.from_state(payload["encoder"])
         model = cls(seed=payload["seed"], encoding=encoder.config)
         model._encoder = encoder

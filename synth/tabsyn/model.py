@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from synth.errors import DataError, NotFittedError, SynthError
+from synth.errors import DataError, NotFittedError
+from synth.model_io import load_payload, save_payload
 from synth.schema import ColumnSpec
 from synth.tabsyn.config import TabSynConfig
 from synth.tabsyn.diffusion import EDM, heun_sample, train_diffusion
@@ -290,8 +291,7 @@ class TabSyn:
             "scale": self._scale,
             "shares": [torch.from_numpy(np.asarray(s, dtype=np.float64)) for s in self._shares],
         }
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(payload, Path(path))
+        save_payload(path, payload)
 
     @classmethod
     def load(cls, path: str | Path) -> TabSyn:
@@ -300,9 +300,7 @@ class TabSyn:
         Raises:
             SynthError: The file is not a saved TabSyn model.
         """
-        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-            raise SynthError(f"{path} is not a TabSyn model saved by this version.")
+        payload = load_payload(path, _FORMAT, "TabSyn model")
         model = cls(TabSynConfig.from_dict(payload["config"]))
         model._encoder = TableEncoder.from_state(payload["encoder"])
         model.fit_report = payload["fit_report"]
