@@ -7,7 +7,13 @@ resampled row gets fresh noise on its numbers (5% of the column's spread) and 5%
 categories redrawn, so that no table is a plain copy of another.
 
 Run:  PYTHONPATH=. .venv/bin/python benchmarks/bench_metrics.py [--rows 50000]
-      [--dcr-rows N] [--source PATH]
+      [--dcr-rows N] [--source PATH] [--shuffle-columns]
+
+Resampled rows have close relatives in the training table (as a generator's output
+usually has), which is what the exact-key stage of the distance search exploits.
+``--shuffle-columns`` shuffles each synthetic column on its own instead: every
+association is gone and synthetic rows are far from all real rows, the hard case for an
+exact nearest-record search.
 
 Each stage (column, pair, privacy metrics, and the distances to closest records within
 the privacy stage) logs its own time.
@@ -93,7 +99,11 @@ def _resample(base: pd.DataFrame, n_rows: int, rng: np.random.Generator) -> pd.D
 
 
 def build_tables(
-    con: duckdb.DuckDBPyConnection, n_rows: int = 50_000, seed: int = 7, source: Path = NHANES
+    con: duckdb.DuckDBPyConnection,
+    n_rows: int = 50_000,
+    seed: int = 7,
+    source: Path = NHANES,
+    shuffle_columns: bool = False,
 ) -> list[ColumnSpec]:
     """Create tables bench_real, bench_synthetic and bench_holdout; return their columns."""
     rng = np.random.default_rng(seed)
@@ -111,6 +121,10 @@ def build_tables(
         "bench_holdout": _resample(holdout_base, n_rows, rng),
         "bench_synthetic": _resample(train_base, n_rows, rng),
     }
+    if shuffle_columns:
+        synthetic = tables["bench_synthetic"]
+        for name in [*NUMERIC, *CATEGORICAL]:
+            synthetic[name] = synthetic[name].to_numpy()[rng.permutation(n_rows)]
     for offset, (table, frame) in enumerate(tables.items()):
         frame["SEQN"] = np.arange(n_rows) + offset * 10 * n_rows
         metrics.write_frame(con, table, frame)
@@ -129,11 +143,14 @@ def main() -> None:
     parser.add_argument(
         "--dcr-rows", type=int, default=None, help="seeded sample of synthetic rows for DCR"
     )
+    parser.add_argument(
+        "--shuffle-columns", action="store_true", help="shuffle each synthetic column alone"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     con = duckdb.connect()
     started = time.perf_counter()
-    columns = build_tables(con, args.rows, source=args.source)
+    columns = build_tables(con, args.rows, source=args.source, shuffle_columns=args.shuffle_columns)
     if args.holdout_rows is not None:
         con.execute(
             "create or replace table bench_holdout as from bench_holdout limit ?",

@@ -49,10 +49,13 @@ create or replace temp macro tv_complement(
     distances as (
         select
             sum(abs(
-                n_real / observed_real - n_synthetic / observed_synthetic
+                n_real / nullif(observed_real, 0)
+                - n_synthetic / nullif(observed_synthetic, 0)
             )) filter (where v is not null) as observed_distance,
-            sum(abs(n_real / rows_real - n_synthetic / rows_synthetic))
-                as full_distance
+            sum(abs(
+                n_real / nullif(rows_real, 0)
+                - n_synthetic / nullif(rows_synthetic, 0)
+            )) as full_distance
         from per_level cross join totals
     )
 

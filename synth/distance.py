@@ -8,15 +8,27 @@ searched table itself, as SDMetrics does; the attacks use the real rows). With
 ``clip=True`` values are first clipped into ``[lo, hi]`` (the attacks' convention, which
 makes the distance an L1 distance of an embedding).
 
-The search is exact. Reference rows are sorted by their categories and cut into blocks;
-per query and block a lower bound (categories absent from the block, distance to the
-block's numeric box) decides which blocks can hold a closer row. Surviving blocks are
-measured in float32 with torch (one matrix product for categories and missing values,
-``torch.cdist`` with p = 1 for numbers clipped into the range), nearest blocks first, so
-that the bound tightens as the search goes. Every pair whose float32 distance could
-decide the answer, given a bound on the rounding error and on what clipping hides, is
-then measured again in float64 term by term, as the SQL macro does. Ties are broken by
-the lower reference row number.
+The search is exact and runs in two stages.
+
+1. Exact keys (multi-index hashing). Every coded column, and the missing-value pattern of
+   every number, adds 1 to the summed distance of two rows that differ on it. Dealt into
+   g groups, these key columns give g joins of the rows with the reference rows on equal
+   keys; by the pigeonhole principle every reference row closer than g (in summed
+   distance) shares a whole group with the row, so a row whose k-th closest candidate,
+   or whose limit, lies below g is settled by its candidates alone. g is the largest
+   number of groups whose joins stay within a budget of pairs per row.
+2. Blocks, for the rows the keys did not settle. Reference rows are sorted by their
+   categories and cut into blocks; per query and block a lower bound (categories absent
+   from the block, distance to the block's numeric box) decides which blocks can hold a
+   closer row. Surviving blocks are measured in float32 with torch (one matrix product
+   for categories and missing values, ``torch.cdist`` with p = 1 for numbers clipped
+   into the range), nearest blocks first, starting from the bound the keys found, so
+   that the bound tightens as the search goes.
+
+Every pair whose float32 distance could decide the answer, given a bound on the rounding
+error and on what clipping hides, is then measured again in float64 term by term, as the
+SQL macro does. Ties are broken by the lower reference row number. Large searches run in
+``WORKERS`` threads, each on a share of the rows.
 
 Example:
     >>> space = DistanceSpace(columns, scale_from=train)  # doctest: +SKIP
@@ -26,8 +38,11 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -42,7 +57,12 @@ log = logging.getLogger(__name__)
 BLOCK_ROWS = 1024
 # Query rows measured together against one block.
 QUERY_ROWS = 1024
+# Threads that search shares of the rows side by side (torch and numpy release the GIL),
+# each with one torch thread; searches of fewer rows than PARALLEL_ROWS run in one.
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+PARALLEL_ROWS = 8192
 _MISSING = object()
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -69,6 +89,16 @@ class Encoded:
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def take(self, index: np.ndarray) -> Encoded:
+        """The rows at ``index``, in that order."""
+        return Encoded(
+            self.values[index],
+            self.scaled[index],
+            self.missing[index],
+            self.codes[index],
+            self.slack[index],
+        )
 
 
 class DistanceSpace:
@@ -153,21 +183,21 @@ class DistanceSpace:
     def _codes(self, name: str, series: pd.Series) -> np.ndarray:
         """Codes of one coded column; new levels are added, 0 is missing."""
         levels = self._levels[name]
+        levels.setdefault(_MISSING, 0)
         if name in self.bounds:  # a number of zero width: compare the values themselves
             raw = _floats(series)
             if self.clip:
                 raw = np.clip(raw, *self.bounds[name])
-            keys: list[object] = [_MISSING if np.isnan(v) else float(v) for v in raw]
+            local, uniques = pd.factorize(raw)
+            keys: list[object] = [float(v) for v in uniques]
         else:
-            absent = pd.isna(series).to_numpy()
-            keys = [
-                _MISSING if na else v
-                for v, na in zip(series.astype(object).to_numpy(), absent, strict=True)
-            ]
-        levels.setdefault(_MISSING, 0)
-        return np.fromiter(
+            local, uniques = pd.factorize(series.astype(object))
+            keys = list(uniques)
+        lookup = np.fromiter(
             (levels.setdefault(key, len(levels)) for key in keys), dtype=np.int64, count=len(keys)
         )
+        # factorize marks a missing value -1, which picks the appended 0.
+        return np.append(lookup, 0)[local]
 
     def n_levels(self) -> list[int]:
         """Number of codes (missing included) seen so far in each coded column."""
@@ -216,8 +246,23 @@ def nearest(
     k = min(k, len(reference))
     if len(rows) == 0 or k == 0:
         return np.zeros((len(rows), k)), np.zeros((len(rows), k), dtype=np.int64)
-    search = _BlockSearch(space, rows, reference, device)
-    (row_index, ref_index), _ = search.run(k=k)
+    parts = _in_parts(
+        lambda share: _nearest(space, rows.take(share), reference, k, device), len(rows), device
+    )
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _nearest(
+    space: DistanceSpace, rows: Encoded, reference: Encoded, k: int, device: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    keys = _KeyStage(space, rows, reference)
+    (row_index, ref_index), bound = keys.nearest(k)
+    rest = np.flatnonzero(np.isnan(bound) | (bound >= keys.groups))
+    if len(rest):
+        search = _BlockSearch(space, rows.take(rest), reference, device)
+        (more_rows, more_refs), _ = search.run(k=k, initial=bound[rest])
+        row_index = np.concatenate([row_index, rest[more_rows]])
+        ref_index = np.concatenate([ref_index, more_refs])
     exact = space.exact(rows, reference, row_index, ref_index)
     ordered = np.lexsort((ref_index, exact, row_index))
     row_index, ref_index, exact = row_index[ordered], ref_index[ordered], exact[ordered]
@@ -246,15 +291,278 @@ def within(
     Returns:
         Boolean array of length ``len(rows)``.
     """
-    found = np.zeros(len(rows), dtype=bool)
     if len(rows) == 0 or len(reference) == 0:
-        return found
-    search = _BlockSearch(space, rows, reference, device)
-    (row_index, ref_index), decided = search.run(limit=np.asarray(limit, dtype=np.float64))
-    found[decided] = True
+        return np.zeros(len(rows), dtype=bool)
+    limit = np.asarray(limit, dtype=np.float64)
+    parts = _in_parts(
+        lambda share: _within(space, rows.take(share), reference, limit[share], device),
+        len(rows),
+        device,
+    )
+    return np.concatenate(parts)
+
+
+def _within(
+    space: DistanceSpace,
+    rows: Encoded,
+    reference: Encoded,
+    limit: np.ndarray,
+    device: str | None,
+) -> np.ndarray:
+    found = np.zeros(len(rows), dtype=bool)
+    keys = _KeyStage(space, rows, reference)
+    (row_index, ref_index), covered = keys.within(limit)
+    rest = np.flatnonzero(~covered)
+    if len(rest):
+        search = _BlockSearch(space, rows.take(rest), reference, device)
+        (more_rows, more_refs), decided = search.run(limit=limit[rest])
+        found[rest[decided]] = True
+        row_index = np.concatenate([row_index, rest[more_rows]])
+        ref_index = np.concatenate([ref_index, more_refs])
     exact = space.exact(rows, reference, row_index, ref_index)
     found[row_index[exact <= limit[row_index]]] = True
     return found
+
+
+def _n_parts(n_rows: int, device: str | None) -> int:
+    if device not in (None, "cpu") or n_rows < PARALLEL_ROWS:
+        return 1
+    return WORKERS
+
+
+def _in_parts(search: Callable[[np.ndarray], _T], n_rows: int, device: str | None) -> list[_T]:
+    """Run ``search`` on shares of the row numbers, side by side when there are enough."""
+    shares = np.array_split(np.arange(n_rows), _n_parts(n_rows, device))
+    if len(shares) == 1:
+        return [search(shares[0])]
+    with _one_torch_thread(), ThreadPoolExecutor(len(shares)) as pool:
+        return list(pool.map(search, shares))
+
+
+class _one_torch_thread:  # noqa: N801 - used as a context manager
+    """Torch on one intra-op thread for a while (the workers share the cores instead)."""
+
+    def __enter__(self) -> None:
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc: object) -> None:
+        torch.set_num_threads(self.before)
+
+
+# --------------------------------------------------------------------------- exact keys
+
+# The key stage builds at most this many candidate pairs per searching row, on average.
+KEY_PAIRS_PER_ROW = 256
+# Most groups of key columns the key stage splits them into.
+KEY_GROUPS = 8
+# Candidate pairs measured at once.
+PAIR_CHUNK = 1 << 20
+
+
+def _tolerance(n_terms: int) -> float:
+    """Rounding of float32 sums of at most ``n_terms`` terms in [0, 1], with room to spare."""
+    return 1e-6 + 4.0 * n_terms**2 * float(np.finfo(np.float32).eps)
+
+
+class _KeyStage:
+    """Candidate pairs from exact matches on key columns (multi-index hashing).
+
+    Key columns are the coded columns and the missing-value pattern of the numbers: two
+    rows that differ on one of them are at least 1 apart in summed distance. Split the key
+    columns into ``g`` groups: two rows less than ``g`` apart differ on at most ``g - 1``
+    key columns, so they agree on every column of some group (the pigeonhole principle).
+    Joining the rows with the reference rows on each group's values therefore yields every
+    reference row less than ``g`` from a row. A row whose answer lies below ``g`` (its k-th
+    closest candidate, or its limit) is settled by its candidates; the others go on to the
+    block search, with the best bound found here.
+
+    ``g`` is the largest number of groups (columns dealt out so that each group carries
+    about the same entropy) whose joins stay within ``KEY_PAIRS_PER_ROW`` pairs per row;
+    with no key column, or when even one group joins too many pairs, the stage is idle
+    (``groups`` 0) and every row goes to the block search.
+    """
+
+    def __init__(self, space: DistanceSpace, rows: Encoded, reference: Encoded) -> None:
+        self.rows, self.reference = rows, reference
+        self.n_terms = len(space.columns)
+        self.tolerance = _tolerance(self.n_terms)
+        self.groups = 0
+        self.row_keys: list[np.ndarray] = []
+        self.ref_keys: list[np.ndarray] = []
+        flags = np.flatnonzero(rows.missing.any(axis=0) | reference.missing.any(axis=0))
+        both = np.vstack(
+            [
+                np.hstack([rows.codes, rows.missing[:, flags].astype(np.int64)]),
+                np.hstack([reference.codes, reference.missing[:, flags].astype(np.int64)]),
+            ]
+        )
+        if both.shape[1] == 0:
+            return
+        budget = KEY_PAIRS_PER_ROW * len(rows)
+        order = np.argsort([-_entropy(both[:, j]) for j in range(both.shape[1])], kind="stable")
+        for groups in range(1, min(KEY_GROUPS, both.shape[1]) + 1):
+            keys = [_joint_key(both[:, columns]) for columns in _deal(order, both, groups)]
+            pairs = sum(
+                int(
+                    np.dot(
+                        np.bincount(key[: len(rows)], minlength=key.max() + 1).astype(np.float64),
+                        np.bincount(key[len(rows) :], minlength=key.max() + 1),
+                    )
+                )
+                for key in keys
+            )
+            if pairs > budget:
+                break
+            self.groups = groups
+            self.row_keys = [key[: len(rows)] for key in keys]
+            self.ref_keys = [key[len(rows) :] for key in keys]
+        log.debug("key stage: %d group(s) of key columns", self.groups)
+
+    def nearest(self, k: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+        """Candidate pairs of the settled rows, and per row a bound on its k-th distance.
+
+        Returns:
+            ``((rows, refs), bound)``: every pair that may be among a settled row's k
+            nearest; ``bound`` is an upper bound on each row's summed k-th distance (NaN
+            where the row has fewer than k candidates). Rows with ``bound < groups`` are
+            settled.
+        """
+        bound = np.full(len(self.rows), np.nan)
+        found_rows, found_refs = [], []
+        for row_index, ref_index, values, upper in self._candidates():
+            ordered = np.lexsort((upper, row_index))
+            row_sorted = row_index[ordered]
+            first = np.flatnonzero(np.r_[True, row_sorted[1:] != row_sorted[:-1]])
+            counts = np.diff(np.r_[first, len(row_sorted)])
+            enough = counts >= k
+            owner = row_sorted[first[enough]]
+            bound[owner] = upper[ordered[first[enough] + k - 1]]
+            row_bound = bound[row_index]
+            keep = (row_bound < self.groups) & (values - self.tolerance <= row_bound)
+            found_rows.append(row_index[keep])
+            found_refs.append(ref_index[keep])
+        return _joined(found_rows, found_refs), bound
+
+    def within(self, limit: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+        """Candidate pairs of the settled rows that may lie within ``limit``; settled rows.
+
+        A row is settled when its summed limit lies below the number of groups: every
+        reference row within it is then among its candidates.
+        """
+        limit_sum = limit * self.n_terms + self.tolerance
+        covered = limit_sum < self.groups
+        found_rows, found_refs = [], []
+        for row_index, ref_index, values, _ in self._candidates(covered):
+            keep = values - self.tolerance <= limit_sum[row_index]
+            found_rows.append(row_index[keep])
+            found_refs.append(ref_index[keep])
+        return _joined(found_rows, found_refs), covered
+
+    def _candidates(
+        self, wanted: np.ndarray | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Candidate pairs, chunk by chunk of rows: rows, refs, float32 sums, upper bounds.
+
+        Each pair comes once (from the first group it agrees on); a row's pairs all lie
+        in one chunk.
+        """
+        if self.groups == 0:
+            return
+        tables = [_KeyTable(key) for key in self.ref_keys]
+        per_row = sum(table.count(key) for table, key in zip(tables, self.row_keys, strict=True))
+        if wanted is not None:
+            per_row = np.where(wanted, per_row, 0)
+        chunk_of = np.cumsum(per_row) // PAIR_CHUNK
+        for chunk in np.split(np.arange(len(self.rows)), np.flatnonzero(np.diff(chunk_of)) + 1):
+            if wanted is not None:
+                chunk = chunk[wanted[chunk]]
+            if len(chunk) == 0:
+                continue
+            row_parts, ref_parts = [], []
+            for g, table in enumerate(tables):
+                row_index, ref_index = table.join(chunk, self.row_keys[g][chunk])
+                for earlier in range(g):  # found by an earlier group already
+                    fresh = self.row_keys[earlier][row_index] != self.ref_keys[earlier][ref_index]
+                    row_index, ref_index = row_index[fresh], ref_index[fresh]
+                row_parts.append(row_index)
+                ref_parts.append(ref_index)
+            row_index, ref_index = np.concatenate(row_parts), np.concatenate(ref_parts)
+            if len(row_index) == 0:
+                continue
+            values = self._approx(row_index, ref_index)
+            upper = (
+                values
+                + self.rows.slack[row_index]
+                + self.reference.slack[ref_index]
+                + self.tolerance
+            )
+            yield row_index, ref_index, values, upper
+
+    def _approx(self, row_index: np.ndarray, ref_index: np.ndarray) -> np.ndarray:
+        """Float32 summed distances of the pairs, as the block search measures them."""
+        rows, ref = self.rows, self.reference
+        total = (rows.codes[row_index] != ref.codes[ref_index]).sum(axis=1, dtype=np.float32)
+        if rows.scaled.shape[1]:
+            terms = np.abs(rows.scaled[row_index] - ref.scaled[ref_index])
+            terms[rows.missing[row_index] != ref.missing[ref_index]] = 1.0
+            total += terms.sum(axis=1)
+        return total.astype(np.float64)
+
+
+class _KeyTable:
+    """Reference rows grouped by one key: who has which key value."""
+
+    def __init__(self, key: np.ndarray) -> None:
+        self.order = np.argsort(key, kind="stable")
+        self.counts = np.bincount(key)
+        self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
+
+    def count(self, keys: np.ndarray) -> np.ndarray:
+        """How many reference rows have each key."""
+        known = keys < len(self.counts)
+        return np.where(known, self.counts[np.where(known, keys, 0)], 0)
+
+    def join(self, rows: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every (row, reference row) pair with equal keys."""
+        known = keys < len(self.counts)
+        rows, keys = rows[known], keys[known]
+        counts = self.counts[keys]
+        row_index = np.repeat(rows, counts)
+        offsets = np.arange(len(row_index)) - np.repeat(np.cumsum(counts) - counts, counts)
+        return row_index, self.order[np.repeat(self.starts[keys], counts) + offsets]
+
+
+def _entropy(codes: np.ndarray) -> float:
+    shares = np.bincount(codes) / len(codes)
+    shares = shares[shares > 0]
+    return float(-(shares * np.log2(shares)).sum())
+
+
+def _deal(order: np.ndarray, both: np.ndarray, groups: int) -> list[list[int]]:
+    """Deal columns (most informative first) to the group with the least entropy so far."""
+    dealt: list[list[int]] = [[] for _ in range(groups)]
+    carried = np.zeros(groups)
+    for column in order:
+        g = int(np.argmin(carried))
+        dealt[g].append(int(column))
+        carried[g] += _entropy(both[:, column])
+    return dealt
+
+
+def _joint_key(columns: np.ndarray) -> np.ndarray:
+    """One dense integer per distinct combination of the columns' values."""
+    key = np.zeros(len(columns), dtype=np.int64)
+    for j in range(columns.shape[1]):
+        key, _ = pd.factorize(key * (int(columns[:, j].max()) + 1) + columns[:, j])
+    return key.astype(np.int64)
+
+
+def _joined(rows: list[np.ndarray], refs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    if not rows:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    return np.concatenate(rows), np.concatenate(refs)
 
 
 # --------------------------------------------------------------------------- the search
@@ -270,8 +578,7 @@ class _BlockSearch:
         self.n_terms = len(space.columns)
         n_levels = space.n_levels()
         offsets = np.concatenate([[0], np.cumsum(n_levels)]).astype(np.int64)
-        # Rounding of float32 sums of at most n_terms terms in [0, 1], with room to spare.
-        self.tolerance = 1e-6 + 4.0 * self.n_terms**2 * float(np.finfo(np.float32).eps)
+        self.tolerance = _tolerance(self.n_terms)
 
         # Reference rows sorted by category (fewest levels first), then by one number.
         keys = [reference.scaled[:, 0]] if reference.scaled.shape[1] else []
@@ -322,13 +629,18 @@ class _BlockSearch:
         return out
 
     def run(
-        self, *, k: int = 1, limit: np.ndarray | None = None
+        self,
+        *,
+        k: int = 1,
+        limit: np.ndarray | None = None,
+        initial: np.ndarray | None = None,
     ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
         """Candidate pairs (row, reference row in input order), and rows already decided.
 
-        Without ``limit`` (k nearest): every pair that may be among a row's k nearest.
-        With ``limit`` (within): a row is decided once some pair is surely within its
-        limit; for the other rows, every pair that may be within it.
+        Without ``limit`` (k nearest): every pair that may be among a row's k nearest;
+        ``initial`` is a known upper bound on each row's summed k-th distance (NaN for
+        none). With ``limit`` (within): a row is decided once some pair is surely within
+        its limit; for the other rows, every pair that may be within it.
         """
         tol = self.tolerance
         n_rows = len(self.query_order)
@@ -337,6 +649,12 @@ class _BlockSearch:
         final = torch.zeros(n_rows, device=self.device)
         if limit is not None:
             limit_sum = torch.as_tensor(limit * self.n_terms, device=self.device).float()
+        start_bound = np.full(n_rows, np.inf, dtype=np.float32)
+        if initial is not None:
+            known = ~np.isnan(initial)
+            # Round up, so that the float32 bound is still an upper bound.
+            start_bound[known] = np.nextafter(initial[known].astype(np.float32), np.inf)
+        start_bound = torch.as_tensor(start_bound, device=self.device)
         for start in range(0, n_rows, QUERY_ROWS):
             query = torch.as_tensor(
                 self.query_order[start : start + QUERY_ROWS], device=self.device
@@ -344,7 +662,7 @@ class _BlockSearch:
             bounds = self.lower_bounds(query)
             open_rows = torch.ones(len(query), dtype=torch.bool, device=self.device)
             if limit is None:
-                bound = torch.full((len(query),), float("inf"), device=self.device)
+                bound = start_bound[query].clone()
                 best = torch.full((len(query), k), float("inf"), device=self.device)
             else:
                 bound = limit_sum[query] + tol
@@ -367,7 +685,7 @@ class _BlockSearch:
                 if limit is None:
                     merged = torch.cat([best[local], upper], dim=1)
                     best[local] = torch.topk(merged, k, dim=1, largest=False).values
-                    bound[local] = best[local][:, k - 1]
+                    bound[local] = torch.minimum(bound[local], best[local][:, k - 1])
                     keep = values - tol <= bound[local][:, None]
                 else:
                     sure = (upper < bound[local][:, None] - 2 * tol).any(dim=1)

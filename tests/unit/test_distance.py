@@ -48,14 +48,25 @@ def _brute(space: distance.DistanceSpace, rows, reference) -> np.ndarray:
     return space.exact(rows, reference, i, j).reshape(n, m)
 
 
-@pytest.fixture(params=[(16, 32), (1024, 1024)], ids=["small-blocks", "default-blocks"])
+@pytest.fixture(
+    params=[(16, 32, 1), (1024, 1024, 1), (16, 32, 3)],
+    ids=["small-blocks", "default-blocks", "small-blocks-3-workers"],
+)
 def blocks(request, monkeypatch):
     monkeypatch.setattr(distance, "BLOCK_ROWS", request.param[0])
     monkeypatch.setattr(distance, "QUERY_ROWS", request.param[1])
+    monkeypatch.setattr(distance, "WORKERS", request.param[2])
+    monkeypatch.setattr(distance, "PARALLEL_ROWS", 1)
+
+
+@pytest.fixture(params=[0, 64, 10**6], ids=["no-key-stage", "some-rows-keyed", "all-rows-keyed"])
+def key_budget(request, monkeypatch):
+    """The key stage idle, settling some rows, settling (nearly) all of them."""
+    monkeypatch.setattr(distance, "KEY_PAIRS_PER_ROW", request.param)
 
 
 @pytest.mark.parametrize("seed", range(12))
-@pytest.mark.usefixtures("blocks")
+@pytest.mark.usefixtures("blocks", "key_budget")
 def test_nearest_and_within_match_brute_force(seed):
     # Setup: rows partly shifted out of the reference range; capped or clipped.
     rng = np.random.default_rng(seed)

@@ -378,9 +378,10 @@ def test_pair_fast_path_agrees_with_the_pair_macros(con):
     ]
 
     # Run
+    frames = {name: metrics._fetch_columns(con, name, specs) for name in ("r", "s")}
     fast = {
         (a, b, metric): (value, reason)
-        for a, b, metric, value, reason in metrics._pair_metrics(con, "r", "s", specs)
+        for a, b, metric, value, reason in metrics._pair_metrics(frames["r"], frames["s"], specs)
     }
     by_macro = {}
     for i, spec_a in enumerate(specs):
@@ -394,6 +395,71 @@ def test_pair_fast_path_agrees_with_the_pair_macros(con):
                     f"select * from {macro}(?, ?, ?, ?, ?, ?)", params
                 ).fetchall():
                     by_macro[(a, b, metric)] = (value, reason)
+
+    # Assert
+    assert fast.keys() == by_macro.keys()
+    for key, (value, reason) in by_macro.items():
+        assert fast[key][1] == reason, key
+        if value is None:
+            assert fast[key][0] is None, key
+        else:
+            assert fast[key][0] == pytest.approx(value, abs=1e-12), key
+
+
+@pytest.mark.parametrize("n_synthetic", [150, 0])
+def test_column_fast_path_agrees_with_the_column_macros(con, n_synthetic):
+    # Setup: blanks, ties, a constant, an all-blank number and category, dates, a
+    # synthetic level the real column lacks; and an empty synthetic table.
+    rng = np.random.default_rng(9)
+
+    def table(n: int, levels: list[str | None]) -> pd.DataFrame:
+        x = np.round(rng.normal(0, 1, n), 1)
+        x[rng.random(n) < 0.2] = np.nan
+        return pd.DataFrame(
+            {
+                "x": x,
+                "flat": np.ones(n),
+                "blank": np.full(n, np.nan),
+                "day": pd.to_datetime("2021-01-01")
+                + pd.to_timedelta(rng.integers(0, 400, n), unit="D"),
+                "c": rng.choice(np.array(levels, dtype=object), n),
+                "none": np.full(n, None, dtype=object),
+            }
+        )
+
+    _frame_table(con, "r", table(200, ["a", "b", None]))
+    _frame_table(con, "s", table(n_synthetic, ["a", "z", None]))
+    specs = [
+        ColumnSpec("x", "numeric"),
+        ColumnSpec("flat", "numeric"),
+        ColumnSpec("blank", "numeric"),
+        ColumnSpec("day", "date"),
+        ColumnSpec("c", "categorical"),
+        ColumnSpec("none", "categorical"),
+    ]
+
+    # Run
+    frames = {name: metrics._fetch_columns(con, name, specs) for name in ("r", "s")}
+    fast = {
+        (name, metric): (value, reason)
+        for name, metric, value, reason in metrics._column_metrics(frames["r"], frames["s"], specs)
+    }
+    by_macro = {}
+    for spec in specs:
+        macros = ["missing_value_similarity"]
+        if spec.kind == "categorical":
+            macros += ["tv_complement", "category_coverage"]
+        else:
+            macros += [
+                f"{macro}(?, ?, ?, kind := '{spec.kind}')"
+                for macro in ("ks_complement", "boundary_adherence", "tail_agreement")
+            ]
+        for macro in macros:
+            call = macro if "(" in macro else f"{macro}(?, ?, ?)"
+            for name, metric, value, reason in con.execute(
+                f"select * from {call}", ["r", "s", spec.name]
+            ).fetchall():
+                by_macro[(name, metric)] = (value, reason)
 
     # Assert
     assert fast.keys() == by_macro.keys()
