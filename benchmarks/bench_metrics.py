@@ -17,11 +17,16 @@ exact nearest-record search.
 
 Each stage (column, pair, privacy metrics, and the distances to closest records within
 the privacy stage) logs its own time.
+
+``--export DIR`` also writes the real and synthetic tables as CSV with SDMetrics
+metadata, for ``benchmarks/sdmetrics_quality.py`` (SDMetrics' quality report on the same
+pair, run in a throwaway environment: see that file).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from pathlib import Path
@@ -135,6 +140,23 @@ def build_tables(
     ]
 
 
+def export(con: duckdb.DuckDBPyConnection, columns: list[ColumnSpec], folder: Path) -> None:
+    """Write bench_real and bench_synthetic as CSV, with SDMetrics single-table metadata."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for table in ("bench_real", "bench_synthetic"):
+        con.execute(f"copy {table} to '{folder / table}.csv' (header)")
+    sdtypes = {"identifier": "id", "numeric": "numerical", "categorical": "categorical"}
+    metadata = {
+        "primary_key": "SEQN",
+        "columns": {
+            spec.name: {"sdtype": sdtypes["identifier" if spec.is_identifier else spec.kind]}
+            for spec in columns
+        },
+    }
+    (folder / "metadata.json").write_text(json.dumps(metadata, indent=2))
+    log.info("wrote the pair and its metadata to %s", folder)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=50_000, help="rows per table")
@@ -146,6 +168,7 @@ def main() -> None:
     parser.add_argument(
         "--shuffle-columns", action="store_true", help="shuffle each synthetic column alone"
     )
+    parser.add_argument("--export", type=Path, help="write the pair as CSV for SDMetrics here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     con = duckdb.connect()
@@ -162,6 +185,8 @@ def main() -> None:
         len(columns) - 1,
         time.perf_counter() - started,
     )
+    if args.export is not None:
+        export(con, columns, args.export)
     started = time.perf_counter()
     summary = metrics.evaluate(
         con,

@@ -16,7 +16,9 @@ The search is exact and runs in two stages.
    keys; by the pigeonhole principle every reference row closer than g (in summed
    distance) shares a whole group with the row, so a row whose k-th closest candidate,
    or whose limit, lies below g is settled by its candidates alone. g is the largest
-   number of groups whose joins stay within a budget of pairs per row.
+   number of groups whose joins stay within a budget of pairs per row. A large search
+   tries the keys on a sample of rows first and drops them when few of those settle
+   (synthetic rows far from every real row).
 2. Blocks, for the rows the keys did not settle. Reference rows are sorted by their
    categories and cut into blocks; per query and block a lower bound (categories absent
    from the block, distance to the block's numeric box) decides which blocks can hold a
@@ -27,8 +29,9 @@ The search is exact and runs in two stages.
 
 Every pair whose float32 distance could decide the answer, given a bound on the rounding
 error and on what clipping hides, is then measured again in float64 term by term, as the
-SQL macro does. Ties are broken by the lower reference row number. Large searches run in
-``WORKERS`` threads, each on a share of the rows.
+SQL macro does. Ties are broken by the lower reference row number. The block search of
+many rows runs in ``WORKERS`` threads, each on a share of the rows, all reading one copy
+of the reference blocks.
 
 Example:
     >>> space = DistanceSpace(columns, scale_from=train)  # doctest: +SKIP
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -246,23 +250,17 @@ def nearest(
     k = min(k, len(reference))
     if len(rows) == 0 or k == 0:
         return np.zeros((len(rows), k)), np.zeros((len(rows), k), dtype=np.int64)
-    parts = _in_parts(
-        lambda share: _nearest(space, rows.take(share), reference, k, device), len(rows), device
-    )
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-
-def _nearest(
-    space: DistanceSpace, rows: Encoded, reference: Encoded, k: int, device: str | None
-) -> tuple[np.ndarray, np.ndarray]:
-    keys = _KeyStage(space, rows, reference)
-    (row_index, ref_index), bound = keys.nearest(k)
-    rest = np.flatnonzero(np.isnan(bound) | (bound >= keys.groups))
+    (row_index, ref_index), bound, settled = _KeyStage(space, rows, reference).nearest(k)
+    rest = np.flatnonzero(~settled)
     if len(rest):
-        search = _BlockSearch(space, rows.take(rest), reference, device)
-        (more_rows, more_refs), _ = search.run(k=k, initial=bound[rest])
-        row_index = np.concatenate([row_index, rest[more_rows]])
-        ref_index = np.concatenate([ref_index, more_refs])
+        blocks = _ReferenceBlocks(space, reference, device)
+        found = _in_parts(
+            lambda share: _BlockSearch(blocks, rows.take(share)).run(k=k, initial=bound[share]),
+            rest,
+            device,
+        )
+        row_index = np.concatenate([row_index, *(share[more[0][0]] for share, more in found)])
+        ref_index = np.concatenate([ref_index, *(more[0][1] for _, more in found)])
     exact = space.exact(rows, reference, row_index, ref_index)
     ordered = np.lexsort((ref_index, exact, row_index))
     row_index, ref_index, exact = row_index[ordered], ref_index[ordered], exact[ordered]
@@ -291,63 +289,70 @@ def within(
     Returns:
         Boolean array of length ``len(rows)``.
     """
-    if len(rows) == 0 or len(reference) == 0:
-        return np.zeros(len(rows), dtype=bool)
-    limit = np.asarray(limit, dtype=np.float64)
-    parts = _in_parts(
-        lambda share: _within(space, rows.take(share), reference, limit[share], device),
-        len(rows),
-        device,
-    )
-    return np.concatenate(parts)
-
-
-def _within(
-    space: DistanceSpace,
-    rows: Encoded,
-    reference: Encoded,
-    limit: np.ndarray,
-    device: str | None,
-) -> np.ndarray:
     found = np.zeros(len(rows), dtype=bool)
-    keys = _KeyStage(space, rows, reference)
-    (row_index, ref_index), covered = keys.within(limit)
-    rest = np.flatnonzero(~covered)
+    if len(rows) == 0 or len(reference) == 0:
+        return found
+    limit = np.asarray(limit, dtype=np.float64)
+    (row_index, ref_index), settled = _KeyStage(space, rows, reference).within(limit)
+    rest = np.flatnonzero(~settled)
     if len(rest):
-        search = _BlockSearch(space, rows.take(rest), reference, device)
-        (more_rows, more_refs), decided = search.run(limit=limit[rest])
-        found[rest[decided]] = True
-        row_index = np.concatenate([row_index, rest[more_rows]])
-        ref_index = np.concatenate([ref_index, more_refs])
+        blocks = _ReferenceBlocks(space, reference, device)
+        searched = _in_parts(
+            lambda share: _BlockSearch(blocks, rows.take(share)).run(limit=limit[share]),
+            rest,
+            device,
+        )
+        for share, ((more_rows, more_refs), decided) in searched:
+            found[share[decided]] = True
+            row_index = np.concatenate([row_index, share[more_rows]])
+            ref_index = np.concatenate([ref_index, more_refs])
     exact = space.exact(rows, reference, row_index, ref_index)
     found[row_index[exact <= limit[row_index]]] = True
     return found
 
 
-def _n_parts(n_rows: int, device: str | None) -> int:
-    if device not in (None, "cpu") or n_rows < PARALLEL_ROWS:
-        return 1
-    return WORKERS
+def _in_parts(
+    search: Callable[[np.ndarray], _T], rows: np.ndarray, device: str | None
+) -> list[tuple[np.ndarray, _T]]:
+    """``search`` on shares of the row numbers ``rows``, side by side when there are many.
 
-
-def _in_parts(search: Callable[[np.ndarray], _T], n_rows: int, device: str | None) -> list[_T]:
-    """Run ``search`` on shares of the row numbers, side by side when there are enough."""
-    shares = np.array_split(np.arange(n_rows), _n_parts(n_rows, device))
+    Returns:
+        ``(share, result)`` per share, in order.
+    """
+    n_parts = 1 if device not in (None, "cpu") or len(rows) < PARALLEL_ROWS else WORKERS
+    shares = [share for share in np.array_split(rows, n_parts) if len(share)]
     if len(shares) == 1:
-        return [search(shares[0])]
+        return [(shares[0], search(shares[0]))]
     with _one_torch_thread(), ThreadPoolExecutor(len(shares)) as pool:
-        return list(pool.map(search, shares))
+        return list(zip(shares, pool.map(search, shares), strict=True))
+
+
+_torch_threads_lock = threading.Lock()
+_torch_threads_users = 0
+_torch_threads_before = 1
 
 
 class _one_torch_thread:  # noqa: N801 - used as a context manager
-    """Torch on one intra-op thread for a while (the workers share the cores instead)."""
+    """Torch on one intra-op thread while any search runs its workers.
+
+    The worker threads share the cores instead; the setting is process-wide, so nested
+    or concurrent searches count their users and the last one out restores it.
+    """
 
     def __enter__(self) -> None:
-        self.before = torch.get_num_threads()
-        torch.set_num_threads(1)
+        global _torch_threads_users, _torch_threads_before
+        with _torch_threads_lock:
+            if _torch_threads_users == 0:
+                _torch_threads_before = torch.get_num_threads()
+                torch.set_num_threads(1)
+            _torch_threads_users += 1
 
     def __exit__(self, *exc: object) -> None:
-        torch.set_num_threads(self.before)
+        global _torch_threads_users
+        with _torch_threads_lock:
+            _torch_threads_users -= 1
+            if _torch_threads_users == 0:
+                torch.set_num_threads(_torch_threads_before)
 
 
 # --------------------------------------------------------------------------- exact keys
@@ -356,8 +361,12 @@ class _one_torch_thread:  # noqa: N801 - used as a context manager
 KEY_PAIRS_PER_ROW = 256
 # Most groups of key columns the key stage splits them into.
 KEY_GROUPS = 8
-# Candidate pairs measured at once.
-PAIR_CHUNK = 1 << 20
+# Candidate pairs measured at once (a pair takes a few hundred bytes while measured).
+PAIR_CHUNK = 1 << 18
+# Searches of at least 4 x KEY_PROBE_ROWS rows first try the keys on a sample of that
+# many rows, and keep using them only if at least KEY_MIN_SETTLED of the sample settles.
+KEY_PROBE_ROWS = 512
+KEY_MIN_SETTLED = 0.2
 
 
 def _tolerance(n_terms: int) -> float:
@@ -397,12 +406,12 @@ class _KeyStage:
                 np.hstack([reference.codes, reference.missing[:, flags].astype(np.int64)]),
             ]
         )
-        if both.shape[1] == 0:
-            return
+        entropy = np.array([_entropy(both[:, j]) for j in range(both.shape[1])])
+        # A column with one value everywhere never tells two rows apart.
+        order = [int(j) for j in np.argsort(-entropy, kind="stable") if entropy[j] > 0]
         budget = KEY_PAIRS_PER_ROW * len(rows)
-        order = np.argsort([-_entropy(both[:, j]) for j in range(both.shape[1])], kind="stable")
-        for groups in range(1, min(KEY_GROUPS, both.shape[1]) + 1):
-            keys = [_joint_key(both[:, columns]) for columns in _deal(order, both, groups)]
+        for groups in range(1, min(KEY_GROUPS, len(order)) + 1):
+            keys = [_joint_key(both[:, columns]) for columns in _deal(order, entropy, groups)]
             pairs = sum(
                 int(
                     np.dot(
@@ -419,30 +428,49 @@ class _KeyStage:
             self.ref_keys = [key[len(rows) :] for key in keys]
         log.debug("key stage: %d group(s) of key columns", self.groups)
 
-    def nearest(self, k: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
-        """Candidate pairs of the settled rows, and per row a bound on its k-th distance.
+    def nearest(self, k: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
+        """Candidate pairs of the settled rows, a bound per row, and the settled rows.
+
+        A sample of the rows goes first; when too few of them settle (rows far from
+        every reference row), the stage stops there and leaves the rest to the blocks.
 
         Returns:
-            ``((rows, refs), bound)``: every pair that may be among a settled row's k
-            nearest; ``bound`` is an upper bound on each row's summed k-th distance (NaN
-            where the row has fewer than k candidates). Rows with ``bound < groups`` are
-            settled.
+            ``((rows, refs), bound, settled)``: every pair that may be among a settled
+            row's k nearest; an upper bound on each row's summed k-th distance (NaN where
+            unknown); the settled rows (``bound < groups``).
         """
-        bound = np.full(len(self.rows), np.nan)
-        found_rows, found_refs = [], []
-        for row_index, ref_index, values, upper in self._candidates():
-            ordered = np.lexsort((upper, row_index))
-            row_sorted = row_index[ordered]
-            first = np.flatnonzero(np.r_[True, row_sorted[1:] != row_sorted[:-1]])
-            counts = np.diff(np.r_[first, len(row_sorted)])
-            enough = counts >= k
-            owner = row_sorted[first[enough]]
-            bound[owner] = upper[ordered[first[enough] + k - 1]]
-            row_bound = bound[row_index]
-            keep = (row_bound < self.groups) & (values - self.tolerance <= row_bound)
-            found_rows.append(row_index[keep])
-            found_refs.append(ref_index[keep])
-        return _joined(found_rows, found_refs), bound
+        n_rows = len(self.rows)
+        bound = np.full(n_rows, np.nan)
+        found_rows: list[np.ndarray] = []
+        found_refs: list[np.ndarray] = []
+
+        def visit(wanted: np.ndarray | None) -> None:
+            for row_index, ref_index, values, upper in self._candidates(wanted):
+                ordered = np.lexsort((upper, row_index))
+                row_sorted = row_index[ordered]
+                first = np.flatnonzero(np.r_[True, row_sorted[1:] != row_sorted[:-1]])
+                counts = np.diff(np.r_[first, len(row_sorted)])
+                enough = counts >= k
+                bound[row_sorted[first[enough]]] = upper[ordered[first[enough] + k - 1]]
+                row_bound = bound[row_index]
+                keep = (row_bound < self.groups) & (values - self.tolerance <= row_bound)
+                found_rows.append(row_index[keep])
+                found_refs.append(ref_index[keep])
+
+        probe = None
+        if n_rows >= 4 * KEY_PROBE_ROWS:
+            probe = np.zeros(n_rows, dtype=bool)
+            probe[:: n_rows // KEY_PROBE_ROWS] = True
+        visit(probe)
+        settled = bound < self.groups  # NaN compares False
+        if probe is not None:
+            share = float(settled[probe].mean())
+            if share >= KEY_MIN_SETTLED:
+                visit(~probe)
+                settled = bound < self.groups
+            else:
+                log.debug("key stage: %.0f%% of a sample settled; blocks only", 100 * share)
+        return _joined(found_rows, found_refs), bound, settled
 
     def within(self, limit: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
         """Candidate pairs of the settled rows that may lie within ``limit``; settled rows.
@@ -539,14 +567,14 @@ def _entropy(codes: np.ndarray) -> float:
     return float(-(shares * np.log2(shares)).sum())
 
 
-def _deal(order: np.ndarray, both: np.ndarray, groups: int) -> list[list[int]]:
+def _deal(order: list[int], entropy: np.ndarray, groups: int) -> list[list[int]]:
     """Deal columns (most informative first) to the group with the least entropy so far."""
     dealt: list[list[int]] = [[] for _ in range(groups)]
     carried = np.zeros(groups)
     for column in order:
         g = int(np.argmin(carried))
-        dealt[g].append(int(column))
-        carried[g] += _entropy(both[:, column])
+        dealt[g].append(column)
+        carried[g] += entropy[column]
     return dealt
 
 
@@ -568,34 +596,47 @@ def _joined(rows: list[np.ndarray], refs: list[np.ndarray]) -> tuple[np.ndarray,
 # --------------------------------------------------------------------------- the search
 
 
-class _BlockSearch:
-    """Float32 block search with per-block lower bounds; returns candidate pairs."""
+class _ReferenceBlocks:
+    """The reference rows of the block search, sorted, featurised and cut into blocks.
 
-    def __init__(
-        self, space: DistanceSpace, rows: Encoded, reference: Encoded, device: str | None
-    ) -> None:
+    Built once per search and shared, read-only, by the worker threads.
+    """
+
+    def __init__(self, space: DistanceSpace, reference: Encoded, device: str | None) -> None:
         self.device = torch.device(device or "cpu")
         self.n_terms = len(space.columns)
-        n_levels = space.n_levels()
-        offsets = np.concatenate([[0], np.cumsum(n_levels)]).astype(np.int64)
-        self.tolerance = _tolerance(self.n_terms)
-
+        self.n_levels = space.n_levels()
+        self.offsets = np.concatenate([[0], np.cumsum(self.n_levels)]).astype(np.int64)
         # Reference rows sorted by category (fewest levels first), then by one number.
+        self.by_levels = np.argsort(self.n_levels, kind="stable")[::-1]
         keys = [reference.scaled[:, 0]] if reference.scaled.shape[1] else []
-        by_levels = np.argsort(n_levels, kind="stable")
-        keys += [reference.codes[:, j] for j in by_levels[::-1]]
+        keys += [reference.codes[:, j] for j in self.by_levels]
         self.order = np.lexsort(keys) if keys else np.arange(len(reference))
-        ref = _features(reference, self.order, offsets, n_levels, self.device)
-        self.ref = ref
+        self.ref = _features(reference, self.order, self.offsets, self.n_levels, self.device)
         self.ref_slack_rows = torch.as_tensor(
             reference.slack[self.order], dtype=torch.float32, device=self.device
         )
-        self.rows = _features(rows, np.arange(len(rows)), offsets, n_levels, self.device)
+        self.blocks = _block_bounds(self.ref, len(reference), self.offsets)
+
+
+class _BlockSearch:
+    """Float32 block search with per-block lower bounds; returns candidate pairs."""
+
+    def __init__(self, reference: _ReferenceBlocks, rows: Encoded) -> None:
+        self.device = reference.device
+        self.n_terms = reference.n_terms
+        self.tolerance = _tolerance(self.n_terms)
+        self.order = reference.order
+        self.ref = reference.ref
+        self.ref_slack_rows = reference.ref_slack_rows
+        self.blocks = reference.blocks
+        self.rows = _features(
+            rows, np.arange(len(rows)), reference.offsets, reference.n_levels, self.device
+        )
         self.row_slack = torch.as_tensor(rows.slack, dtype=torch.float32, device=self.device)
         query_keys = [rows.scaled[:, 0]] if rows.scaled.shape[1] else []
-        query_keys += [rows.codes[:, j] for j in by_levels[::-1]]
+        query_keys += [rows.codes[:, j] for j in reference.by_levels]
         self.query_order = np.lexsort(query_keys) if query_keys else np.arange(len(rows))
-        self.blocks = _block_bounds(ref, len(reference), offsets)
 
     def lower_bounds(self, query: torch.Tensor) -> torch.Tensor:
         """Lower bound (summed over columns) of each query row's distance to each block."""

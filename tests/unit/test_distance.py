@@ -59,10 +59,17 @@ def blocks(request, monkeypatch):
     monkeypatch.setattr(distance, "PARALLEL_ROWS", 1)
 
 
-@pytest.fixture(params=[0, 64, 10**6], ids=["no-key-stage", "some-rows-keyed", "all-rows-keyed"])
+@pytest.fixture(
+    params=[(0, 512, 0.2), (64, 512, 0.2), (10**6, 512, 0.2), (10**6, 8, 0.2), (10**6, 8, 1.01)],
+    ids=["no-keys", "some-rows-keyed", "all-rows-keyed", "sample-first", "sample-then-blocks"],
+)
 def key_budget(request, monkeypatch):
-    """The key stage idle, settling some rows, settling (nearly) all of them."""
-    monkeypatch.setattr(distance, "KEY_PAIRS_PER_ROW", request.param)
+    """The key stage idle, settling some or all rows; a sample first, kept or given up."""
+    budget, probe_rows, min_settled = request.param
+    monkeypatch.setattr(distance, "KEY_PAIRS_PER_ROW", budget)
+    monkeypatch.setattr(distance, "KEY_PROBE_ROWS", probe_rows)
+    monkeypatch.setattr(distance, "KEY_MIN_SETTLED", min_settled)
+    monkeypatch.setattr(distance, "PAIR_CHUNK", 64)
 
 
 @pytest.mark.parametrize("seed", range(12))
