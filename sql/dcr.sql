@@ -19,8 +19,9 @@
 --   the share of rows closer to training from 0.375 to 0.515, so the choice
 --   is stated with every figure.
 -- Cost: n_synthetic x n_reference row pairs; synth/metrics.py computes the
---   same numbers for large tables with the exact pruned block search of
---   synth/distance.py (float32 blocks, float64 recheck of deciding pairs).
+--   same numbers for large tables with the exact search of synth/distance.py
+--   (joins on exact keys, pruned float32 blocks, float64 recheck of the
+--   deciding pairs).
 
 create or replace temp macro metric_dcr_term(col, kind) as
 case

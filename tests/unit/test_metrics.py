@@ -517,3 +517,42 @@ def test_dcr_rows_measures_a_seeded_sample(con):
     ).fetchone()
     assert rows[0] == 100
     assert first.median_dcr == again.median_dcr
+
+
+def test_macros_never_return_nan_on_empty_or_blank_tables(con):
+    # Setup: a table with values, an empty one, and one whose every value is missing.
+    con.execute(
+        "create table full_t as select * from (values (1.0, 'a', date '2020-01-01'), "
+        "(2.0, 'b', date '2020-02-01'), (null, null, null)) t(x, c, d)"
+    )
+    con.execute("create table empty_t as select * from full_t limit 0")
+    con.execute(
+        "create table blank_t as select null::double x, null::varchar c, null::date d from range(3)"
+    )
+    tables = ["full_t", "empty_t", "blank_t"]
+
+    # Run: every macro on every ordered pair of tables.
+    values = []
+    for r in tables:
+        for s in tables:
+            for call in (
+                f"missing_value_similarity('{r}', '{s}', 'x')",
+                f"ks_complement('{r}', '{s}', 'x')",
+                f"ks_complement('{r}', '{s}', 'd', kind := 'date')",
+                f"boundary_adherence('{r}', '{s}', 'x')",
+                f"tail_agreement('{r}', '{s}', 'x')",
+                f"tv_complement('{r}', '{s}', 'c')",
+                f"category_coverage('{r}', '{s}', 'c')",
+                f"correlation_similarity('{r}', '{s}', 'x', 'numeric', 'x', 'numeric')",
+                f"contingency_similarity('{r}', '{s}', 'x', 'numeric', 'c', 'categorical')",
+                f"exact_copies('{r}', '{s}', ['x', 'c'])",
+                f"duplicate_rate('{s}', ['x', 'c'])",
+                f"small_group_share('{r}', '{s}', ['c'], 10)",
+                f"dcr('{s}', '{r}', '{r}', ['x', 'c'], ['numeric', 'categorical'])",
+            ):
+                for row in con.execute(f"select * from {call}").fetchall():
+                    values += [(call, v) for v in row if isinstance(v, float)]
+
+    # Assert: undefined is NULL with a reason, never NaN or infinite.
+    assert values
+    assert [(call, v) for call, v in values if not math.isfinite(v)] == []
