@@ -7,7 +7,7 @@ resampled row gets fresh noise on its numbers (5% of the column's spread) and 5%
 categories redrawn, so that no table is a plain copy of another.
 
 Run:  PYTHONPATH=. .venv/bin/python benchmarks/bench_metrics.py [--rows 50000]
-      [--dcr-rows N] [--source PATH] [--shuffle-columns]
+      [--holdout-rows N] [--dcr-rows N] [--source PATH] [--shuffle-columns] [--export DIR]
 
 Resampled rows have close relatives in the training table (as a generator's output
 usually has), which is what the exact-key stage of the distance search exploits.

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import sdmetrics
 from sdmetrics.reports.single_table import QualityReport
 
 
@@ -38,7 +39,7 @@ def main() -> None:
     report.generate(real, synthetic, metadata, verbose=False)
     seconds = time.perf_counter() - started
     scores = report.get_properties().set_index("Property")["Score"].round(4).to_dict()
-    print(f"SDMetrics {report.__module__.split('.')[0]} quality report: {seconds:.1f} s {scores}")
+    print(f"SDMetrics {sdmetrics.__version__} quality report: {seconds:.1f} s {scores}")
 
 
 if __name__ == "__main__":

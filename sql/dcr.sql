@@ -2,7 +2,8 @@
 --
 -- Inputs:  synthetic_table, reference_table (the rows to search: the training
 --          split or the holdout), range_table (the table whose min..max range
---          scales numbers: the training split), columns and kinds (parallel
+--          scales numbers; synth/metrics.py and SDMetrics pass the searched
+--          table itself), columns and kinds (parallel
 --          lists; kinds 'numeric', 'date' or 'categorical'; leave identifiers
 --          out).
 -- Output:  one row per synthetic row (synthetic_row, dcr): synthetic_row

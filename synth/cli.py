@@ -29,7 +29,7 @@ Steps, in the order `demo` runs them:
   prepare   build the database with dbt (staging, marts, audit tables, data tests)
   fit       train the generator on the mart's train split
   sample    write as many synthetic rows as the train split to the database
-  evaluate  fidelity (SQL metric macros), privacy attacks, utility and a verdict;
+  evaluate  fidelity and privacy metrics (definitions in sql/), attacks, utility, a verdict;
             exits 3 when a privacy check fails
   report    write the self-contained HTML report of the evaluated run
 
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     sample = add("sample", "sample synthetic rows into the database")
     sample.add_argument("--run", dest="run_id", help="the fitted run (default: the newest)")
     sample.add_argument("--rows", type=int, help="how many rows (default: train split size)")
-    evaluate = add("evaluate", "score a sampled run with the SQL metric macros")
+    evaluate = add("evaluate", "score a sampled run: fidelity, privacy, utility, verdict")
     evaluate.add_argument("--run", dest="run_id", help="the sampled run (default: the newest)")
     report = add("report", "write the HTML report of an evaluated run")
     report.add_argument("--run", dest="run_id", help="the evaluated run (default: the newest)")

@@ -16,9 +16,9 @@ The search is exact and runs in two stages.
    keys; by the pigeonhole principle every reference row closer than g (in summed
    distance) shares a whole group with the row, so a row whose k-th closest candidate,
    or whose limit, lies below g is settled by its candidates alone. g is the largest
-   number of groups whose joins stay within a budget of pairs per row. A large search
-   tries the keys on a sample of rows first and drops them when few of those settle
-   (synthetic rows far from every real row).
+   number of groups whose joins stay within a budget of pairs per row. A nearest search
+   of at least 4 x ``KEY_PROBE_ROWS`` rows tries the keys on a sample of that many rows
+   first and drops them when few of those settle (rows far from every reference row).
 2. Blocks, for the rows the keys did not settle. Reference rows are sorted by their
    categories and cut into blocks; per query and block a lower bound (categories absent
    from the block, distance to the block's numeric box) decides which blocks can hold a
@@ -29,13 +29,14 @@ The search is exact and runs in two stages.
 
 Every pair whose float32 distance could decide the answer, given a bound on the rounding
 error and on what clipping hides, is then measured again in float64 term by term, as the
-SQL macro does. Ties are broken by the lower reference row number. The block search of
-many rows runs in ``WORKERS`` threads, each on a share of the rows, all reading one copy
-of the reference blocks.
+SQL macro does. Ties are broken by the lower reference row number. On the CPU, the block
+search of at least ``PARALLEL_ROWS`` rows runs in ``WORKERS`` threads, each on a share
+of the rows, all reading one copy of the reference blocks.
 
 Example:
     >>> space = DistanceSpace(columns, scale_from=train)  # doctest: +SKIP
-    >>> d, idx = nearest(space.encode(synthetic), space.encode(train), k=2)  # doctest: +SKIP
+    >>> rows, ref = space.encode(synthetic), space.encode(train)  # doctest: +SKIP
+    >>> d, idx = nearest(space, rows, ref, k=2)  # doctest: +SKIP
 """
 
 from __future__ import annotations

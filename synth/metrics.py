@@ -4,8 +4,8 @@ Every metric is an SQL macro in ``sql/`` (one metric per file; the opening comme
 each file gives its inputs, output and definition): the interface for the DuckDB shell
 and for dbt. :func:`evaluate` loads the macros and reads the three tables once; it runs
 the privacy counts (exact copies, duplicates, small groups) as macros inside DuckDB,
-computes the column and pair metrics with the same definitions in one numpy pass per
-column (a macro call reads the tables again, and 40 columns make about 200 column calls
+computes the column and pair metrics with the same definitions in numpy from the fetched
+columns (a macro call reads the tables again, and 40 columns make about 140 column calls
 and 780 pair calls; tests check that both give the same numbers), and measures the
 distances to closest records with the exact search of ``synth.distance`` (the macro
 ``dcr`` is the brute-force definition). It writes the results to three tables:
@@ -299,7 +299,7 @@ def _column_metrics(
     The definitions are the macros ``missing_value_similarity``, ``ks_complement``,
     ``boundary_adherence``, ``tail_agreement``, ``tv_complement`` and
     ``category_coverage``, which read the tables once per column and metric (about 200
-    scans for 40 columns); here each column is read once, as the pair metrics do. A test
+    calls for 40 columns); here each column is read once, as the pair metrics do. A test
     checks that both give the same numbers. A NaN in a number column is a missing value
     here; tables written with :func:`write_frame` hold NULL instead.
     """
