@@ -196,7 +196,9 @@ class DistanceSpace:
             local, uniques = pd.factorize(raw)
             keys: list[object] = [float(v) for v in uniques]
         else:
-            local, uniques = pd.factorize(series.astype(object))
+            if not isinstance(series.dtype, pd.CategoricalDtype):
+                series = series.astype(object)
+            local, uniques = pd.factorize(series)
             keys = list(uniques)
         lookup = np.fromiter(
             (levels.setdefault(key, len(levels)) for key in keys), dtype=np.int64, count=len(keys)

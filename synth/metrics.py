@@ -200,7 +200,8 @@ def evaluate(
         raise DataError("no column to evaluate: every listed column is an identifier")
     n_rows = {name: _check_table(con, name, features) for name in (real, synthetic, holdout)}
 
-    frames = {name: _fetch_columns(con, name, features) for name in (real, synthetic, holdout)}
+    names = (real, synthetic, holdout)
+    frames = dict(zip(names, _fetch_tables(con, names, features), strict=True))
     log.info("read the three tables in %.1f s", time.perf_counter() - started)
     stage = time.perf_counter()
     column_rows = _column_metrics(frames[real], frames[synthetic], features)
@@ -254,7 +255,9 @@ def evaluate(
 def _check_table(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[ColumnSpec]) -> int:
     """Return the row count of a table after checking that it holds every column."""
     try:
-        description = con.execute("select * from query_table(?) limit 0", [table]).description
+        result = con.execute("select * from query_table(?) limit 0", [table])
+        description = result.description
+        result.fetchall()
     except duckdb.Error as error:
         raise DataError(f"table cannot be read ({error}); check the name", source=table) from error
     present = {row[0] for row in description}
@@ -265,7 +268,7 @@ def _check_table(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[C
                 source=table,
                 column=spec.name,
             )
-    return int(con.execute("select count(*) from query_table(?)", [table]).fetchone()[0])
+    return int(con.execute("select count(*) from query_table(?)", [table]).fetchall()[0][0])
 
 
 def _run_union(
@@ -413,6 +416,9 @@ def _pair_metrics(
         spec.name: _cells(real_frame[spec.name], synthetic_frame[spec.name], spec)
         for spec in columns
     }
+    numbers = [spec.name for spec in columns if _numeric_kind(spec)]
+    pearson_real = _Correlations(real_frame, numbers)
+    pearson_synthetic = _Correlations(synthetic_frame, numbers)
     rows: list[tuple[Any, ...]] = []
     for i, spec_a in enumerate(columns):
         for spec_b in columns[i + 1 :]:
@@ -421,11 +427,51 @@ def _pair_metrics(
             if _numeric_kind(spec_a) and _numeric_kind(spec_b):
                 rows += [
                     (a, b, *row)
-                    for row in _correlation(
-                        real_frame[a], real_frame[b], synthetic_frame[a], synthetic_frame[b]
-                    )
+                    for row in _correlation(pearson_real.pair(a, b), pearson_synthetic.pair(a, b))
                 ]
     return rows
+
+
+class _Correlations:
+    """Pearson correlations of every pair of number columns, from a few matrix products.
+
+    Each pair uses the rows where both columns have a value, as the macro
+    ``correlation_similarity`` does. Each column is first standardised on its own
+    values, so that the one-pass sums lose no precision worth speaking of; a pair with
+    fewer than two shared rows or with (nearly) no variance on them is computed exactly
+    by :func:`_pearson` instead, which also gives the reason of an undefined value.
+    """
+
+    def __init__(self, frame: pd.DataFrame, names: list[str]) -> None:
+        self.frame = frame
+        self.position = {name: j for j, name in enumerate(names)}
+        x = (
+            np.column_stack(
+                [frame[name].to_numpy(dtype="float64", na_value=np.nan) for name in names]
+            )
+            if names
+            else np.zeros((len(frame), 0))
+        )
+        present = ~np.isnan(x)
+        weight = present.astype(np.float64)
+        count = weight.sum(axis=0)
+        safe = np.where(present, x, 0.0)
+        mean = safe.sum(axis=0) / np.maximum(count, 1)
+        spread = np.sqrt(((safe - mean) ** 2 * weight).sum(axis=0) / np.maximum(count, 1))
+        z = np.where(present, (safe - mean) / np.where(spread > 0, spread, 1.0), 0.0)
+        self.n = weight.T @ weight
+        sums = z.T @ weight  # sums[a, b]: column a summed over the rows shared with b
+        self.variance = (z * z).T @ weight - sums**2 / np.maximum(self.n, 1)
+        self.covariance = z.T @ z - sums * sums.T / np.maximum(self.n, 1)
+
+    def pair(self, a: str, b: str) -> tuple[float | None, str | None]:
+        """The correlation of columns ``a`` and ``b``, or None with a reason."""
+        i, j = self.position[a], self.position[b]
+        n, var_a, var_b = self.n[i, j], self.variance[i, j], self.variance[j, i]
+        if n < 2 or min(var_a, var_b) <= 1e-9 * n:
+            return _pearson(self.frame[a], self.frame[b])
+        value = float(self.covariance[i, j] / math.sqrt(var_a * var_b))
+        return max(-1.0, min(1.0, value)), None
 
 
 def _cells(
@@ -492,11 +538,11 @@ def _pearson(x: pd.Series, y: pd.Series) -> tuple[float | None, str | None]:
 
 
 def _correlation(
-    real_a: pd.Series, real_b: pd.Series, synthetic_a: pd.Series, synthetic_b: pd.Series
+    real: tuple[float | None, str | None], synthetic: tuple[float | None, str | None]
 ) -> list[tuple[str, float | None, str | None]]:
     """Correlations and their similarity for one numeric pair (as the macro)."""
-    corr_real, reason_real = _pearson(real_a, real_b)
-    corr_synthetic, reason_synthetic = _pearson(synthetic_a, synthetic_b)
+    corr_real, reason_real = real
+    corr_synthetic, reason_synthetic = synthetic
     reasons = [reason for reason in (reason_real, reason_synthetic) if reason]
     if reasons or corr_real is None or corr_synthetic is None:
         reason = min(reasons)
@@ -652,9 +698,18 @@ def _dcr_metrics(
 def _fetch_columns(
     con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[ColumnSpec]
 ) -> pd.DataFrame:
-    """Read the columns: numbers as floats (dates as epoch seconds), categories as text.
+    """Read one table's columns, as :func:`_fetch_tables` does."""
+    return _fetch_tables(con, [table], columns)[0]
 
-    A missing number is NaN, a missing category None.
+
+def _fetch_tables(
+    con: duckdb.DuckDBPyConnection, tables: Sequence[str], columns: Sequence[ColumnSpec]
+) -> list[pd.DataFrame]:
+    """Read the columns of each table: numbers as floats, categories as pandas categoricals.
+
+    Dates become epoch seconds; a missing number is NaN. Categories are the values as
+    text, with one set of categories per column shared by all the tables (so their codes
+    agree) and a missing value as a missing code; no Python string is made per row.
     """
     parts = []
     for spec in columns:
@@ -666,19 +721,25 @@ def _fetch_columns(
         else:
             parts.append(f"{ident}::varchar as {ident}")
     sql = f"select {', '.join(parts)} from query_table(?)"
-    fetched = con.execute(sql, [table]).fetchnumpy()
-    data = {}
+    fetched = [con.sql(sql, params=[table]).to_arrow_table() for table in tables]
+    lengths = [table.num_rows for table in fetched]
+    cuts = np.cumsum(lengths)[:-1]
+    data: list[dict[str, Any]] = [{} for _ in tables]
     for spec in columns:
-        fetched_values = np.ma.asarray(fetched[spec.name])
-        missing = np.ma.getmaskarray(fetched_values)
-        if spec.kind == "categorical":
-            values = np.array(fetched_values.data, dtype=object)
-            values[missing] = None
-        else:
-            values = np.array(fetched_values.data, dtype="float64")
-            values[missing] = np.nan
-        data[spec.name] = pd.Series(values, dtype=values.dtype)
-    return pd.DataFrame(data)
+        arrays = [table[spec.name].combine_chunks() for table in fetched]
+        if spec.kind != "categorical":
+            for frame, array in zip(data, arrays, strict=True):
+                frame[spec.name] = array.to_numpy(zero_copy_only=False).astype("float64")
+            continue
+        encoded = pa.concat_arrays(arrays).dictionary_encode()
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        categories = pd.Index(encoded.dictionary.to_pylist(), dtype=object)
+        for frame, part in zip(data, np.split(codes, cuts), strict=True):
+            frame[spec.name] = pd.Categorical.from_codes(part, categories=categories)
+    return [
+        pd.DataFrame(frame, index=pd.RangeIndex(n), columns=[spec.name for spec in columns])
+        for frame, n in zip(data, lengths, strict=True)
+    ]
 
 
 def nearest_distances(

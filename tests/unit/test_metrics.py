@@ -556,3 +556,37 @@ def test_macros_never_return_nan_on_empty_or_blank_tables(con):
     # Assert: undefined is NULL with a reason, never NaN or infinite.
     assert values
     assert [(call, v) for call, v in values if not math.isfinite(v)] == []
+
+
+def test_correlation_matrix_path_equals_the_exact_pair_path():
+    # Setup: large offsets (epoch seconds), tiny spreads, blanks in different rows, a
+    # column constant where another is present, and one with a single value.
+    rng = np.random.default_rng(3)
+    n = 5000
+    base = rng.normal(0, 1, n)
+    frame = pd.DataFrame(
+        {
+            "epoch": 1.6e9 + 86400 * np.round(base * 300),
+            "tiny": 1e6 + 1e-3 * (base + rng.normal(0, 0.5, n)),
+            "neg": -3 * base + rng.normal(0, 2, n),
+            "half": np.where(rng.random(n) < 0.5, np.nan, 7.0),
+            "lone": np.where(np.arange(n) == 0, 1.0, np.nan),
+        }
+    )
+    for name in ("epoch", "tiny", "neg"):
+        frame.loc[rng.random(n) < 0.3, name] = np.nan
+    names = list(frame.columns)
+
+    # Run
+    fast = metrics._Correlations(frame, names)
+
+    # Assert
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            value, reason = fast.pair(a, b)
+            exact, exact_reason = metrics._pearson(frame[a], frame[b])
+            assert reason == exact_reason, (a, b)
+            if exact is None:
+                assert value is None, (a, b)
+            else:
+                assert value == pytest.approx(exact, abs=1e-12), (a, b)
