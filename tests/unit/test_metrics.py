@@ -34,6 +34,17 @@ def _summary(con, run_id: str) -> dict[str, tuple[float | None, str | None]]:
     return {metric: (value, reason) for metric, value, reason in rows}
 
 
+def _assert_agree(fast: dict, by_macro: dict) -> None:
+    """The numpy path and the macros give the same keys, reasons and values (to 1e-12)."""
+    assert fast.keys() == by_macro.keys()
+    for key, (value, reason) in by_macro.items():
+        assert fast[key][1] == reason, key
+        if value is None:
+            assert fast[key][0] is None, key
+        else:
+            assert fast[key][0] == pytest.approx(value, abs=1e-12), key
+
+
 def _no_nan_anywhere(con) -> None:
     for table in ("column_metrics", "pair_metrics", "summary"):
         n_nan = con.execute(f"select count(*) from evaluation.{table} where isnan(value)")
@@ -397,13 +408,7 @@ def test_pair_fast_path_agrees_with_the_pair_macros(con):
                     by_macro[(a, b, metric)] = (value, reason)
 
     # Assert
-    assert fast.keys() == by_macro.keys()
-    for key, (value, reason) in by_macro.items():
-        assert fast[key][1] == reason, key
-        if value is None:
-            assert fast[key][0] is None, key
-        else:
-            assert fast[key][0] == pytest.approx(value, abs=1e-12), key
+    _assert_agree(fast, by_macro)
 
 
 @pytest.mark.parametrize("n_synthetic", [150, 0])
@@ -462,13 +467,7 @@ def test_column_fast_path_agrees_with_the_column_macros(con, n_synthetic):
                 by_macro[(name, metric)] = (value, reason)
 
     # Assert
-    assert fast.keys() == by_macro.keys()
-    for key, (value, reason) in by_macro.items():
-        assert fast[key][1] == reason, key
-        if value is None:
-            assert fast[key][0] is None, key
-        else:
-            assert fast[key][0] == pytest.approx(value, abs=1e-12), key
+    _assert_agree(fast, by_macro)
 
 
 def test_dcr_share_balanced_is_near_half_when_train_is_larger(con):
