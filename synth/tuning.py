@@ -399,7 +399,10 @@ def generator_settings(base: dict[str, Any], values: dict[str, Any]) -> dict[str
         width=int(values["width"]) + int(values["width"]) % 2,
         epochs=int(values["diffusion_epochs"]),
         lr=float(values["lr"]),
+        # The paper's schedule, whose factor is searched; patience as when tuning was sized.
+        schedule="plateau",
         plateau_factor=float(values["plateau_factor"]),
+        patience=40,
     )
     corrdst["enabled"] = bool(values["corrdst"])
     if values["corrdst"]:

@@ -62,13 +62,20 @@ class VaeConfig:
 class DiffusionConfig:
     """The latent diffusion model (stage 2)."""
 
-    epochs: int = 200  # ~0.5-1 min on 2 CPU cores (14k rows); the paper ran 10,000
+    # Sized on NAFLD (14k rows, 2 idle cores): ~4 min. The paper ran 10,000 epochs of
+    # width 1,024 on a GPU. At a fixed CPU budget, a wider denoiser trained on a cosine
+    # schedule gives the best raw decode (measured 2026-12-04, raw shape / trend error:
+    # width 128 plateau 200 epochs 0.072 / 0.101; width 384 cosine 300 s 0.022 / 0.036).
+    epochs: int = 300
     batch_size: int = 1024  # paper: 4096; per-row cost is flat from ~512 up on a CPU
-    lr: float = 1e-3  # Adam learning rate (paper)
-    width: int = 128  # denoiser width w (paper: 1024; 128 keeps CPU sampling >2,000 rows/s)
-    patience: int = 40  # stop after this many epochs without validation gain
+    lr: float = 2e-3  # peak Adam learning rate (paper: 1e-3 with the plateau schedule)
+    width: int = 384  # denoiser width w (paper: 1024; 384 keeps CPU sampling >2,000 rows/s)
+    # "cosine": the learning rate falls from lr to 0 over all epochs' steps; "plateau":
+    # the paper's schedule, multiplied by plateau_factor when validation loss stalls.
+    schedule: str = "cosine"
+    patience: int = 100  # stop after this many epochs without validation gain
     plateau_factor: float = 0.9  # learning-rate multiplier on a plateau (paper's search: 0.1-0.9)
-    plateau_patience: int = 15  # epochs without gain before the learning rate drops
+    plateau_patience: int = 15  # epochs without gain before the learning rate drops (plateau)
     sigma_data: float = 0.5  # EDM data scale (paper)
     p_mean: float = -1.2  # mean of ln(sigma) during training (paper)
     p_std: float = 1.2  # std of ln(sigma) during training (paper)
@@ -90,7 +97,9 @@ class CorrDstConfig:
 class SamplingConfig:
     """The stochastic Heun sampler."""
 
-    steps: int = 50  # noise levels from sigma_max to sigma_min (paper)
+    # Noise levels from sigma_max to sigma_min (paper: 50). On NAFLD 10 steps decode as
+    # well as 25 (raw shape error 0.022 vs 0.025) and sample 2.5x faster.
+    steps: int = 10
     batch_size: int = 4096  # rows denoised at once
     sigma_max: float = 80.0  # largest noise level (paper)
     sigma_min: float = 0.002  # smallest noise level (paper)
@@ -249,6 +258,8 @@ def _check(cfg: TabSynConfig, key: str) -> None:
         f"{key}.diffusion",
     )
     _positive(cfg.sampling, "steps batch_size sigma_max sigma_min rho", f"{key}.sampling")
+    if cfg.diffusion.schedule not in ("cosine", "plateau"):
+        raise ConfigError(f"{key}.diffusion.schedule", "must be 'cosine' or 'plateau'.")
     if cfg.sampling.categorical not in ("sample", "argmax"):
         raise ConfigError(f"{key}.sampling.categorical", "must be 'sample' or 'argmax'.")
     if cfg.sampling.steps < 2:

@@ -108,7 +108,11 @@ def train_diffusion(
     log_every: int,
     seed: int,
 ) -> dict[str, Any]:
-    """Train the denoiser; plateau schedule and early stopping on the validation latents.
+    """Train the denoiser; early stopping (and the plateau schedule) on validation latents.
+
+    The learning rate follows ``cfg.schedule``: a cosine decay to zero over every step of
+    ``cfg.epochs`` epochs, or the paper's reduction by ``plateau_factor`` when the
+    validation loss stalls. The weights with the best validation loss are kept.
 
     Args:
         model: The preconditioned denoiser, on the tensors' device.
@@ -126,12 +130,20 @@ def train_diffusion(
         TrainingError: A loss became NaN or infinite.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=cfg.plateau_factor, patience=cfg.plateau_patience
-    )
+    rows = train.shape[0]
+    total_steps = cfg.epochs * math.ceil(rows / cfg.batch_size)
+    cosine = plateau = None
+    if cfg.schedule == "cosine":
+        cosine = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)),
+        )
+    else:
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=cfg.plateau_factor, patience=cfg.plateau_patience
+        )
     repeats = max(1, 2048 // max(1, valid.shape[0]))
     valid = valid.repeat(repeats, 1)  # several noise draws per row steady the estimate
-    rows = train.shape[0]
     best, best_state, since_best, epoch, record = math.inf, None, 0, 0, {}
     start = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
@@ -149,12 +161,15 @@ def train_diffusion(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if cosine is not None:
+                cosine.step()
             total += loss.item() * batch.shape[0]
         model.eval()
         fixed = torch.Generator(device=valid.device).manual_seed(seed)
         with torch.no_grad():
             val = edm_loss(model, valid, cfg, CorrDstConfig(enabled=False), fixed).item()
-        scheduler.step(val)
+        if plateau is not None:
+            plateau.step(val)
         if val < best - 1e-6:
             best, best_state, since_best = val, copy.deepcopy(model.state_dict()), 0
         else:

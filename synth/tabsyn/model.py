@@ -43,7 +43,7 @@ class TabSyn:
     category logits get per-level offsets so that the drawn shares match the training
     shares, and numbers are rank-matched to the stored training quantiles. The joint
     structure (which rows get which levels and ranks) is the model's. On a CPU budget
-    the diffusion's own marginals are rough (NAFLD: shape error 0.075 raw, 0.004
+    the diffusion's own marginals are rougher (NAFLD: shape error 0.029 raw, 0.0035
     calibrated; see benchmarks/results/generator.md).
 
     Example:

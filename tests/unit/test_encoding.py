@@ -192,6 +192,8 @@ def test_match_marginals_keeps_ranks_and_restores_the_training_marginal():
         np.searchsorted(np.sort(observed), grid, "right") / observed.size
         - np.searchsorted(np.sort(synthetic), grid, "right") / synthetic.size
     )
-    assert gap.max() < 0.03  # Kolmogorov-Smirnov distance to the training values
+    # Kolmogorov-Smirnov distance to the training values: stratified draws land within
+    # 0.004-0.007 of them over five seeds, where independent draws land at 0.017-0.022.
+    assert gap.max() < 0.01
     assert np.quantile(blurred[present, 0], 0.95) < 1.3  # the blur was real: 0.6 x N(0, 1)
     assert decoded["crp"].isna().mean() == pytest.approx(np.isnan(values).mean())

@@ -8,8 +8,9 @@ import torch
 from synth.errors import ConfigError, DataError, NotFittedError, TrainingError
 from synth.schema import ColumnSpec
 from synth.tabsyn import TabSyn, TabSynConfig
+from synth.tabsyn.config import CorrDstConfig, DiffusionConfig
 from synth.tabsyn.corrdst import corr_loss, dst_loss, moments
-from synth.tabsyn.diffusion import noise_levels
+from synth.tabsyn.diffusion import EDM, noise_levels, train_diffusion
 
 
 def _frame(rows=240, seed=0):
@@ -54,9 +55,10 @@ def test_config_defaults_and_profile():
 
     # Assert
     assert default.vae.lr == 3e-3 and default.vae.batch_size == 1024
-    assert default.vae.token_dim == 4 and default.sampling.steps == 50
+    assert default.vae.token_dim == 4 and default.sampling.steps == 10
     assert default.sampling.categorical == "sample" and default.sampling.match_marginals
     assert default.device == "auto" and default.threads >= 1
+    assert default.diffusion.schedule == "cosine" and default.diffusion.width == 384
     assert fast.vae.epochs == 3 and fast.diffusion.width == 64
     assert TabSynConfig.from_dict(default.to_dict()) == default
 
@@ -70,6 +72,7 @@ def test_config_defaults_and_profile():
         ({"diffusion": {"lr": -1.0}}, "generator.diffusion.lr"),
         ({"corrdst": {"moments": 7}}, "generator.corrdst.moments"),
         ({"sampling": 5}, "generator.sampling"),
+        ({"diffusion": {"schedule": "linear"}}, "generator.diffusion.schedule"),
         ({"profile": "huge"}, "generator.profile"),
         ({"colour": "red"}, "generator.colour"),
     ],
@@ -165,6 +168,34 @@ def test_corrdst_terms_vanish_on_identical_batches_and_train():
     model.fit(_frame(120), SPECS)
     assert np.isfinite(model.fit_report["diffusion"]["train_loss"])
     assert model.fit_report["corrdst"] is True
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
+def test_diffusion_learning_rate_follows_the_schedule(schedule):
+    # Setup: 100 latents of 4 dims, 25 steps per epoch
+    torch.manual_seed(0)
+    latents = torch.randn(100, 4) * 0.5
+    cfg = DiffusionConfig(
+        epochs=6,
+        batch_size=4,
+        lr=1e-2,
+        width=8,
+        schedule=schedule,
+        patience=100,
+        plateau_factor=0.5,
+        plateau_patience=0,
+    )
+
+    # Run
+    report = train_diffusion(EDM(4, 8, 0.5), latents, latents[:20], cfg, CorrDstConfig(), 1, 0)
+
+    # Assert: cosine ends at zero after every step of every epoch; the plateau schedule
+    # halves the rate whenever validation does not improve, so it ends between the two.
+    assert report["epochs"] == 6
+    if schedule == "cosine":
+        assert report["lr"] == pytest.approx(0.0, abs=1e-12)
+    else:
+        assert report["lr"] in {1e-2 * 0.5**k for k in range(7)}
 
 
 def test_noise_schedule_runs_from_sigma_max_to_zero():
