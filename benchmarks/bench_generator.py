@@ -132,6 +132,7 @@ def bench_dataset(
                 train=train,
                 columns=cfg.mart.columns,
                 remove_exact_copies=cfg.privacy.remove_exact_copies,
+                recompute=cfg.recompute,
             )
             speed = len(train) / (time.perf_counter() - start)
             summary = _score(cfg, train, holdout, checked.frame, f"{name}-qc", dcr_rows)
@@ -206,9 +207,10 @@ def main() -> None:
             f"{args.dcr_rows or 'all'} synthetic rows. Errors are 1 - mean column shape and "
             "1 - mean pair trend against the train split; every generator samples as many "
             "rows as the train split holds. `as a run samples` is the TabSyn model of the "
-            "row above sampled as `python -m synth sample` does: the dataset's clinical "
-            "rules and, where `privacy.remove_exact_copies` is set, copies of training rows "
-            "replaced by fresh samples (rows/s include the checks). `raw decode` is the "
+            "row above sampled as `python -m synth sample` does: the dataset's recompute "
+            "formulas and clinical rules and, where `privacy.remove_exact_copies` is set, "
+            "copies of training rows replaced by fresh samples (rows/s include the checks). "
+            "`raw decode` is the "
             "same model sampled with `sampling.match_marginals: false`.",
             "",
             table(rows),

@@ -57,6 +57,7 @@ _TOP_KEYS = {
     "app",
     "evaluation",
     "rules",
+    "recompute",
 }
 
 
@@ -111,6 +112,15 @@ class RuleConfig:
 
 
 @dataclass(frozen=True)
+class RecomputeConfig:
+    """A number column that synthetic rows take from a formula over their other columns."""
+
+    column: str  # a modelled numeric mart column
+    sql: str  # SQL number over one row's modelled columns; where NULL, the model's value stays
+    description: str = ""  # what the formula means, for people
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """Which mart columns the explorer's cohort builder offers."""
 
@@ -143,6 +153,8 @@ class DatasetConfig:
     date_formats: dict[str, dict[str, str]] = field(default_factory=dict)
     # rules: clinical rules sampled rows must pass; failing rows are replaced.
     rules: list[RuleConfig] = field(default_factory=list)
+    # recompute: columns that sampled rows take from a formula (applied before the rules).
+    recompute: list[RecomputeConfig] = field(default_factory=list)
 
     @property
     def config_hash(self) -> str:
@@ -239,6 +251,9 @@ def _parse(raw: dict[str, Any], path: Path) -> DatasetConfig:
         raw=raw,
         date_formats=date_formats,
         rules=rules,
+        recompute=_parse_recompute(
+            _get(raw, "recompute", list, where, default=[]), raw["mart"], where
+        ),
     )
 
 
@@ -509,6 +524,52 @@ def _parse_rules(raw: list[Any], mart_raw: dict[str, Any], where: str) -> list[R
     return rules
 
 
+def _parse_recompute(raw: list[Any], mart_raw: dict[str, Any], where: str) -> list[RecomputeConfig]:
+    """Check recompute entries: a list of {column, sql, description}.
+
+    The column must be a modelled numeric mart column, named once; the expression is
+    bound by DuckDB against an empty row of the modelled columns and must give a number.
+    """
+    specs = {
+        name: spec for name, spec in mart_raw["columns"].items() if spec.get("role") != "identifier"
+    }
+    columns = ", ".join(f'"{name}" {_rule_column_type(spec)}' for name, spec in specs.items())
+    out: list[RecomputeConfig] = []
+    with duckdb.connect() as con:
+        con.execute("set enable_external_access = false")
+        con.execute(f"create table mart_row ({columns})")
+        for i, item in enumerate(raw):
+            key = f"recompute[{i}]"
+            if not isinstance(item, dict):
+                raise ConfigError(key, "must be a mapping such as {column: ..., sql: ...}", where)
+            extra = sorted(set(item) - {"column", "sql", "description"})
+            if extra:
+                raise ConfigError(f"{key}.{extra[0]}", "is not a recompute setting", where)
+            column = item.get("column")
+            if column not in specs or specs[column].get("kind") != "numeric":
+                raise ConfigError(
+                    f"{key}.column",
+                    f"({column!r}) must name a modelled numeric column of the mart",
+                    where,
+                )
+            if column in {r.column for r in out}:
+                raise ConfigError(f"{key}.column", f"({column!r}) is recomputed twice", where)
+            sql = item.get("sql")
+            if not isinstance(sql, str) or not sql.strip():
+                raise ConfigError(f"{key}.sql", "must be a SQL number over mart columns", where)
+            kind = _sql_kind(con, sql, f"{key}.sql", where)
+            if kind not in _NUMBER_TYPES and not kind.startswith("DECIMAL"):
+                raise ConfigError(f"{key}.sql", f"({sql!r}) must give a number, not {kind}", where)
+            description = item.get("description", "")
+            if not isinstance(description, str):
+                raise ConfigError(f"{key}.description", "must be text", where)
+            out.append(RecomputeConfig(column=column, sql=sql, description=description))
+    return out
+
+
+_NUMBER_TYPES = {"DOUBLE", "FLOAT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT"}
+
+
 def _rule_column_type(spec: dict[str, Any]) -> str:
     if spec.get("type") in _SQL_TYPES:
         return str(spec["type"])
@@ -517,8 +578,9 @@ def _rule_column_type(spec: dict[str, Any]) -> str:
     return "date" if spec.get("kind") == "date" else "varchar"
 
 
-def _check_rule_sql(con: duckdb.DuckDBPyConnection, sql: str, key: str, where: str) -> None:
-    query = f"select (\n{sql}\n) as ok from mart_row"
+def _sql_kind(con: duckdb.DuckDBPyConnection, sql: str, key: str, where: str) -> str:
+    """The SQL type of one expression over the empty ``mart_row``, upper case."""
+    query = f"select (\n{sql}\n) as value from mart_row"
     try:
         statements = con.extract_statements(query)
         if len(statements) != 1:
@@ -529,7 +591,12 @@ def _check_rule_sql(con: duckdb.DuckDBPyConnection, sql: str, key: str, where: s
         raise ConfigError(
             key, f"({sql!r}) is not valid over the mart's columns: {first}", where
         ) from exc
-    if str(kind).upper() != "BOOLEAN":
+    return str(kind).upper()
+
+
+def _check_rule_sql(con: duckdb.DuckDBPyConnection, sql: str, key: str, where: str) -> None:
+    kind = _sql_kind(con, sql, key, where)
+    if kind != "BOOLEAN":
         raise ConfigError(key, f"({sql!r}) must be true or false per row, not {kind}", where)
 
 

@@ -12,6 +12,11 @@ are replaced like rejected rows. Counts go to ``meta.qc_rejections``, one row pe
 plus one named ``exact_copy``, each over every row checked (a row failing two rules
 counts for both).
 
+Before any rule, columns named in ``recompute`` take the value of their formula over the
+row (rounded and bounded like the column); where the formula is NULL (an input is
+missing) the model's value stays. A relation the model only approximates, such as BMI
+from weight and height, then holds exactly instead of costing rejected rows.
+
 Example:
     >>> result = sample_checked(model, 500, seed=7, rules=cfg.rules,  # doctest: +SKIP
     ...                         train=train, columns=cfg.mart.modelled)
@@ -32,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from synth import warehouse
-from synth.config import DatasetConfig, RuleConfig
+from synth.config import DatasetConfig, RecomputeConfig, RuleConfig
 from synth.errors import SynthError
 from synth.schema import ColumnSpec
 
@@ -79,6 +84,8 @@ class RowChecker:
         train: The training rows for the copy test; None skips it (no copy is found).
         types: SQL type of each column; rows are cast to it before the checks, so the
             rules see the values as they will be written. None keeps the frame's types.
+        recompute: Columns that take a formula's value (see :meth:`recomputed`).
+        specs: Specifications of the columns, for rounding and bounding recomputed ones.
     """
 
     def __init__(
@@ -87,10 +94,14 @@ class RowChecker:
         columns: list[str],
         train: pd.DataFrame | None = None,
         types: dict[str, str] | None = None,
+        recompute: list[RecomputeConfig] | None = None,
+        specs: dict[str, ColumnSpec] | None = None,
     ) -> None:
         self.rules = rules
         self.columns = columns
         self.types = types
+        self.recompute = list(recompute or [])
+        self.specs = specs or {}
         self.con = duckdb.connect()
         self.con.execute("set enable_external_access = false")
         self.has_train = train is not None
@@ -121,6 +132,56 @@ class RowChecker:
             f"cast({q} as {self.types[c]}) as {q}"
             for q, c in zip(quoted, self.columns, strict=True)
         )
+
+    def recomputed(self, batch: pd.DataFrame) -> pd.DataFrame:
+        """The batch with every ``recompute`` column set to its formula's value.
+
+        A formula reads the row as sampled (cast like the checks). Where it is NULL or not
+        finite, the sampled value stays; elsewhere the value is rounded to the column's
+        decimals (whole numbers for integer columns) and clipped into its bounds.
+
+        Raises:
+            SynthError: A formula cannot be evaluated on these rows.
+        """
+        if not self.recompute or batch.empty:
+            return batch
+        rows = batch[self.columns].reset_index(drop=True).assign(_qc_row=np.arange(len(batch)))
+        values = ", ".join(
+            f"cast((\n{item.sql}\n) as double) as _qc_value_{i}"
+            for i, item in enumerate(self.recompute)
+        )
+        query = f"""
+            with b as (select _qc_row, {self._casts()} from _qc_batch)
+            select {values} from b order by _qc_row
+        """
+        self.con.register("_qc_batch", warehouse.frame_to_arrow(rows))
+        try:
+            result = self.con.execute(query).df()
+        except duckdb.Error as exc:
+            names = [item.column for item in self.recompute]
+            raise SynthError(
+                f"The recompute formulas of {names} could not be evaluated on sampled rows: "
+                f"{exc}. Fix the formula in the configuration's recompute section."
+            ) from exc
+        finally:
+            self.con.unregister("_qc_batch")
+        out = batch.reset_index(drop=True).copy()
+        for i, item in enumerate(self.recompute):
+            value = result[f"_qc_value_{i}"].to_numpy(dtype=np.float64, na_value=np.nan)
+            found = np.isfinite(value)
+            spec = self.specs.get(item.column)
+            if spec is not None:
+                digits = 0 if spec.integer else spec.decimals
+                if digits is not None:
+                    value = np.round(value, digits)
+                value = np.clip(
+                    value,
+                    -np.inf if spec.lower is None else spec.lower,
+                    np.inf if spec.upper is None else spec.upper,
+                )
+            column = out[item.column]
+            out[item.column] = column.mask(pd.Series(found), pd.Series(value).astype(column.dtype))
+        return out
 
     def flags(self, batch: pd.DataFrame) -> pd.DataFrame:
         """One row per batch row, in order: True where a rule fails or the row is a copy.
@@ -185,6 +246,7 @@ def sample_checked(
     types: dict[str, str] | None = None,
     remove_exact_copies: bool = False,
     max_rounds: int = MAX_ROUNDS,
+    recompute: list[RecomputeConfig] | None = None,
 ) -> QualityResult:
     """Sample ``n`` rows that pass every rule, drawing more rounds as rows are rejected.
 
@@ -198,6 +260,7 @@ def sample_checked(
         types: SQL type of each column, to check rows as they will be written.
         remove_exact_copies: Replace copies of training rows like rejected rows.
         max_rounds: Rounds to draw before giving up.
+        recompute: Columns that take a formula's value before the checks.
 
     Returns:
         The rows, in the order drawn, with per-rule counts over every row checked.
@@ -210,7 +273,8 @@ def sample_checked(
     rejected = dict.fromkeys([*(r.name for r in rules), EXACT_COPY], 0)
     kept: list[pd.DataFrame] = []
     have = checked = rounds = 0
-    with RowChecker(rules, names, train, types) as checker:
+    specs = {c.name: c for c in columns}
+    with RowChecker(rules, names, train, types, recompute, specs) as checker:
         while have < n and rounds < max_rounds:
             need = n - have
             size = need
@@ -218,6 +282,7 @@ def sample_checked(
                 share = max(have / checked, _MIN_ACCEPTED_SHARE)
                 size = math.ceil(need / share * 1.1)
             batch = model.sample(size, seed=round_seed(seed, rounds)).reset_index(drop=True)
+            batch = checker.recomputed(batch)
             flags = checker.flags(batch)
             rounds += 1
             checked += len(batch)
@@ -266,6 +331,7 @@ def sample_for_run(
         columns=cfg.mart.columns,
         types={c: types[c] for c in names},
         remove_exact_copies=cfg.privacy.remove_exact_copies,
+        recompute=cfg.recompute,
     )
     log_result(result, cfg.rules)
     return result

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from synth import quality
-from synth.config import RuleConfig, load_config
+from synth.config import RecomputeConfig, RuleConfig, load_config
 from synth.copula import GaussianCopula
 from synth.errors import ConfigError, SynthError
 from synth.schema import ColumnSpec
@@ -42,9 +42,9 @@ def model(persons: pd.DataFrame) -> GaussianCopula:
     return GaussianCopula(seed=1).fit(persons, SPECS)
 
 
-def _write(tmp_path: Path, rules: object) -> Path:
+def _write(tmp_path: Path, rules: object, section: str = "rules") -> Path:
     raw = yaml.safe_load((REPO / "configs" / "nafld.yml").read_text())
-    raw["rules"] = rules
+    raw[section] = rules
     path = tmp_path / "cfg.yml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -92,9 +92,99 @@ def test_remove_exact_copies_must_be_true_or_false(tmp_path: Path) -> None:
     assert info.value.key == "privacy.remove_exact_copies"
 
 
+BMI = "weight_kg / (height_cm / 100) ^ 2"
+
+
+@pytest.mark.parametrize(
+    ("entries", "key", "match"),
+    [
+        ({"column": "bmi_kg_m2"}, "recompute", "must be a list"),
+        ([["bmi_kg_m2", BMI]], "recompute[0]", "mapping"),
+        ([{"column": "bmi_kg_m2", "sql": BMI, "colour": 1}], "recompute[0].colour", "not a"),
+        ([{"column": "bmi", "sql": BMI}], "recompute[0].column", "numeric column"),
+        ([{"column": "sex", "sql": "'F'"}], "recompute[0].column", "numeric column"),
+        ([{"column": "person_id", "sql": "1"}], "recompute[0].column", "numeric column"),
+        ([{"column": "bmi_kg_m2"}], "recompute[0].sql", "SQL number"),
+        ([{"column": "bmi_kg_m2", "sql": "weight_kg / heigth_cm"}], "recompute[0].sql", "valid"),
+        ([{"column": "bmi_kg_m2", "sql": "weight_kg > 1"}], "recompute[0].sql", "a number"),
+        (
+            [{"column": "bmi_kg_m2", "sql": BMI}, {"column": "bmi_kg_m2", "sql": "1.0"}],
+            "recompute[1].column",
+            "twice",
+        ),
+    ],
+)
+def test_recompute_errors_name_the_key(
+    tmp_path: Path, entries: object, key: str, match: str
+) -> None:
+    # Setup
+    path = _write(tmp_path, entries, section="recompute")
+
+    # Run
+    with pytest.raises(ConfigError, match=match) as info:
+        load_config(path)
+
+    # Assert
+    assert info.value.key == key
+
+
+def test_recomputed_takes_the_formula_rounded_bounded_and_keeps_nulls() -> None:
+    # Setup: the third row lacks a height, the fourth gives a BMI above the upper bound.
+    batch = pd.DataFrame(
+        {
+            "weight_kg": [70.0, 90.0, 80.0, 250.0],
+            "height_cm": [175.0, 160.0, None, 120.0],
+            "bmi_kg_m2": [30.0, 20.0, 26.5, 40.0],
+            "age_years": pd.array([40, 50, 60, 70], dtype="Int64"),
+        }
+    )
+    specs = {
+        "bmi_kg_m2": ColumnSpec("bmi_kg_m2", "numeric", decimals=2, lower=12, upper=90),
+        "age_years": ColumnSpec("age_years", "numeric", integer=True),
+    }
+    recompute = [RecomputeConfig("bmi_kg_m2", BMI), RecomputeConfig("age_years", "age_years / 3")]
+
+    # Run
+    with quality.RowChecker([], list(batch.columns), recompute=recompute, specs=specs) as rc:
+        out = rc.recomputed(batch)
+
+    # Assert
+    assert out["bmi_kg_m2"].tolist() == [22.86, 35.16, 26.5, 90.0]
+    assert out["age_years"].tolist() == [13, 17, 20, 23]
+    assert out["age_years"].dtype == batch["age_years"].dtype
+    assert batch["bmi_kg_m2"].tolist() == [30.0, 20.0, 26.5, 40.0]  # the input is untouched
+
+
+def test_recompute_replaces_rejection_for_a_formula_rule(
+    model: GaussianCopula, persons: pd.DataFrame
+) -> None:
+    # Setup: the copula does not know BMI = weight / height^2, so most rows break it.
+    rule = RuleConfig(
+        "bmi_consistent",
+        f"bmi_kg_m2 is null or weight_kg is null or height_cm is null "
+        f"or abs(bmi_kg_m2 - {BMI}) < 1.5",
+    )
+    common = {"seed": 3, "rules": [rule], "train": persons, "columns": SPECS}
+
+    # Run
+    rejected = quality.sample_checked(model, 300, **common)
+    recomputed = quality.sample_checked(
+        model, 300, **common, recompute=[RecomputeConfig("bmi_kg_m2", BMI)]
+    )
+
+    # Assert: without the formula, rows are rejected; with it, none, and BMI follows it.
+    assert rejected.rejected["bmi_consistent"] > 100
+    assert recomputed.rejected["bmi_consistent"] == 0 and recomputed.rounds == 1
+    frame = recomputed.frame.dropna(subset=["weight_kg", "height_cm"])
+    expected = (frame["weight_kg"] / (frame["height_cm"] / 100) ** 2).round(2)
+    assert len(frame) > 100
+    assert (frame["bmi_kg_m2"] - expected).abs().max() < 1e-9
+
+
 def test_bundled_rules_load() -> None:
     nafld = load_config(REPO / "configs" / "nafld.yml")
-    assert [r.name for r in nafld.rules] == ["followup_not_negative", "adult_age"]
+    assert [r.name for r in nafld.rules] == ["bmi_consistent", "followup_not_negative", "adult_age"]
+    assert [r.column for r in nafld.recompute] == ["bmi_kg_m2"]
     assert nafld.privacy.remove_exact_copies is True
     nhanes = load_config(REPO / "configs" / "nhanes.yml")
     assert nhanes.rules, "the NHANES configuration declares clinical rules"
