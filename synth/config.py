@@ -12,9 +12,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -486,6 +488,24 @@ def _check_derive(derive: Any, key: str, where: str) -> None:
 _RESERVED_RULE_NAMES = {"exact_copy"}  # the row meta.qc_rejections keeps for copies
 
 
+def _modelled(mart_raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The raw specs of the mart's modelled columns (identifiers are assigned after QC)."""
+    columns = mart_raw["columns"]
+    return {name: spec for name, spec in columns.items() if spec.get("role") != "identifier"}
+
+
+@contextlib.contextmanager
+def _mart_row(mart_raw: dict[str, Any]) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A private DuckDB with an empty table ``mart_row`` of the modelled columns."""
+    columns = ", ".join(
+        f'"{name}" {_rule_column_type(spec)}' for name, spec in _modelled(mart_raw).items()
+    )
+    with duckdb.connect() as con:
+        con.execute("set enable_external_access = false")
+        con.execute(f"create table mart_row ({columns})")
+        yield con
+
+
 def _parse_rules(raw: list[Any], mart_raw: dict[str, Any], where: str) -> list[RuleConfig]:
     """Check rules: a list of {name, sql, description}; each sql is tried on an empty row.
 
@@ -493,14 +513,8 @@ def _parse_rules(raw: list[Any], mart_raw: dict[str, Any], where: str) -> list[R
     modelled columns (identifiers are assigned after quality control), so a typo, an
     unknown column or an expression that is not true/false fails here, before training.
     """
-    specs = {
-        name: spec for name, spec in mart_raw["columns"].items() if spec.get("role") != "identifier"
-    }
-    columns = ", ".join(f'"{name}" {_rule_column_type(spec)}' for name, spec in specs.items())
     rules: list[RuleConfig] = []
-    with duckdb.connect() as con:
-        con.execute("set enable_external_access = false")
-        con.execute(f"create table mart_row ({columns})")
+    with _mart_row(mart_raw) as con:
         for i, item in enumerate(raw):
             key = f"rules[{i}]"
             if not isinstance(item, dict):
@@ -530,14 +544,9 @@ def _parse_recompute(raw: list[Any], mart_raw: dict[str, Any], where: str) -> li
     The column must be a modelled numeric mart column, named once; the expression is
     bound by DuckDB against an empty row of the modelled columns and must give a number.
     """
-    specs = {
-        name: spec for name, spec in mart_raw["columns"].items() if spec.get("role") != "identifier"
-    }
-    columns = ", ".join(f'"{name}" {_rule_column_type(spec)}' for name, spec in specs.items())
+    specs = _modelled(mart_raw)
     out: list[RecomputeConfig] = []
-    with duckdb.connect() as con:
-        con.execute("set enable_external_access = false")
-        con.execute(f"create table mart_row ({columns})")
+    with _mart_row(mart_raw) as con:
         for i, item in enumerate(raw):
             key = f"recompute[{i}]"
             if not isinstance(item, dict):

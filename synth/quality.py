@@ -133,6 +133,19 @@ class RowChecker:
             for q, c in zip(quoted, self.columns, strict=True)
         )
 
+    def _run(self, rows: pd.DataFrame, query: str, what: str, section: str) -> pd.DataFrame:
+        """Run a query over ``rows`` registered as ``_qc_batch``; errors name the section."""
+        self.con.register("_qc_batch", warehouse.frame_to_arrow(rows))
+        try:
+            return self.con.execute(query).df()
+        except duckdb.Error as exc:
+            raise SynthError(
+                f"{what} could not be evaluated on sampled rows: {exc}. Fix it in the "
+                f"configuration's {section} section."
+            ) from exc
+        finally:
+            self.con.unregister("_qc_batch")
+
     def recomputed(self, batch: pd.DataFrame) -> pd.DataFrame:
         """The batch with every ``recompute`` column set to its formula's value.
 
@@ -154,17 +167,8 @@ class RowChecker:
             with b as (select _qc_row, {self._casts()} from _qc_batch)
             select {values} from b order by _qc_row
         """
-        self.con.register("_qc_batch", warehouse.frame_to_arrow(rows))
-        try:
-            result = self.con.execute(query).df()
-        except duckdb.Error as exc:
-            names = [item.column for item in self.recompute]
-            raise SynthError(
-                f"The recompute formulas of {names} could not be evaluated on sampled rows: "
-                f"{exc}. Fix the formula in the configuration's recompute section."
-            ) from exc
-        finally:
-            self.con.unregister("_qc_batch")
+        names = [item.column for item in self.recompute]
+        result = self._run(rows, query, f"The recompute formulas of {names}", "recompute")
         out = batch.reset_index(drop=True).copy()
         for i, item in enumerate(self.recompute):
             value = result[f"_qc_value_{i}"].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -213,17 +217,7 @@ class RowChecker:
             from r {join}
             order by r._qc_row
         """
-        self.con.register("_qc_batch", warehouse.frame_to_arrow(rows))
-        try:
-            result = self.con.execute(query).df()
-        except duckdb.Error as exc:
-            names = [r.name for r in self.rules]
-            raise SynthError(
-                f"The rules {names} could not be evaluated on sampled rows: {exc}. Fix the "
-                "rule in the configuration's rules section."
-            ) from exc
-        finally:
-            self.con.unregister("_qc_batch")
+        result = self._run(rows, query, f"The rules {[r.name for r in self.rules]}", "rules")
         result.columns = [*(r.name for r in self.rules), EXACT_COPY]
         return result.astype(bool)
 

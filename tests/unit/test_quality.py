@@ -155,6 +155,15 @@ def test_recomputed_takes_the_formula_rounded_bounded_and_keeps_nulls() -> None:
     assert batch["bmi_kg_m2"].tolist() == [30.0, 20.0, 26.5, 40.0]  # the input is untouched
 
 
+def test_a_formula_that_fails_on_rows_names_the_section(persons: pd.DataFrame) -> None:
+    broken = [RecomputeConfig("bmi_kg_m2", "weight_kg / no_such_column")]
+    with (
+        quality.RowChecker([], MODELLED, recompute=broken) as checker,
+        pytest.raises(SynthError, match=r"(?s)\['bmi_kg_m2'\].*recompute section"),
+    ):
+        checker.recomputed(persons)
+
+
 def test_recompute_replaces_rejection_for_a_formula_rule(
     model: GaussianCopula, persons: pd.DataFrame
 ) -> None:
