@@ -183,8 +183,11 @@ class RowChecker:
                     -np.inf if spec.lower is None else spec.lower,
                     np.inf if spec.upper is None else spec.upper,
                 )
-            column = out[item.column]
-            out[item.column] = column.mask(pd.Series(found), pd.Series(value).astype(column.dtype))
+            # Only rows with a formula value change, cast to the column's own type (a
+            # NaN where the formula is NULL would not fit an integer column).
+            column = out[item.column].copy()
+            column.iloc[np.flatnonzero(found)] = pd.Series(value[found]).astype(column.dtype)
+            out[item.column] = column
         return out
 
     def flags(self, batch: pd.DataFrame) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -136,13 +137,18 @@ def test_recomputed_takes_the_formula_rounded_bounded_and_keeps_nulls() -> None:
             "height_cm": [175.0, 160.0, None, 120.0],
             "bmi_kg_m2": [30.0, 20.0, 26.5, 40.0],
             "age_years": pd.array([40, 50, 60, 70], dtype="Int64"),
+            "followup_days": np.array([100, 200, 300, 400], dtype=np.int64),
         }
     )
     specs = {
         "bmi_kg_m2": ColumnSpec("bmi_kg_m2", "numeric", decimals=2, lower=12, upper=90),
         "age_years": ColumnSpec("age_years", "numeric", integer=True),
     }
-    recompute = [RecomputeConfig("bmi_kg_m2", BMI), RecomputeConfig("age_years", "age_years / 3")]
+    recompute = [
+        RecomputeConfig("bmi_kg_m2", BMI),
+        RecomputeConfig("age_years", "age_years / 3"),
+        RecomputeConfig("followup_days", "height_cm * 2"),  # NULL where height is missing
+    ]
 
     # Run
     with quality.RowChecker([], list(batch.columns), recompute=recompute, specs=specs) as rc:
@@ -152,6 +158,8 @@ def test_recomputed_takes_the_formula_rounded_bounded_and_keeps_nulls() -> None:
     assert out["bmi_kg_m2"].tolist() == [22.86, 35.16, 26.5, 90.0]
     assert out["age_years"].tolist() == [13, 17, 20, 23]
     assert out["age_years"].dtype == batch["age_years"].dtype
+    assert out["followup_days"].tolist() == [350, 320, 300, 240]
+    assert out["followup_days"].dtype == np.int64
     assert batch["bmi_kg_m2"].tolist() == [30.0, 20.0, 26.5, 40.0]  # the input is untouched
 
 
